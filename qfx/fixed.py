@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV")
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM", "WRAP_SM")
 MAX_WIDTH = 32
+# Accumulators (derived, never quantized from user data) may be wider; float64 holds 53-bit integers.
+MAX_WIDE_WIDTH = 53
 # float64 keeps products and sums of 32-bit operands exact only this far; beyond it int_bits makes no
 # sense for hardware either, and the Xilinx header misreads subnormal doubles (it sets their hidden bit).
 MAX_ABS_INT_BITS = 256
@@ -28,10 +30,12 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def validate_format(width: int, int_bits: int, signed: bool, rounding: str, overflow: str) -> None:
+def validate_format(
+    width: int, int_bits: int, signed: bool, rounding: str, overflow: str, max_width: int = MAX_WIDTH
+) -> None:
     """Raise ValueError naming the argument when (W, I, signed, Q, O) is not a legal ap_fixed type."""
-    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
-        raise ValueError(f"width={width!r} must be an integer in 1..{MAX_WIDTH}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= max_width:
+        raise ValueError(f"width={width!r} must be an integer in 1..{max_width}")
     if isinstance(int_bits, bool) or not isinstance(int_bits, int) or abs(int_bits) > MAX_ABS_INT_BITS:
         raise ValueError(
             f"int_bits={int_bits!r} must be an integer in -{MAX_ABS_INT_BITS}..{MAX_ABS_INT_BITS}"
@@ -45,16 +49,21 @@ def validate_format(width: int, int_bits: int, signed: bool, rounding: str, over
 
 @dataclass(frozen=True)
 class FixedFormat:
-    """An ap_fixed type: total width W, integer bits I (sign included), signedness, Q and O modes."""
+    """An ap_fixed type: total width W, integer bits I (sign included), signedness, Q and O modes.
+
+    `wide=True` admits up to 53 bits, for derived accumulator formats that no user value is cast to.
+    """
 
     width: int
     int_bits: int
     signed: bool = True
     rounding: str = "TRN"
     overflow: str = "WRAP"
+    wide: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        validate_format(self.width, self.int_bits, self.signed, self.rounding, self.overflow)
+        limit = MAX_WIDE_WIDTH if self.wide else MAX_WIDTH
+        validate_format(self.width, self.int_bits, self.signed, self.rounding, self.overflow, limit)
 
     @property
     def frac_bits(self) -> int:
@@ -82,7 +91,7 @@ class FixedFormat:
         return math.ldexp(self.max_int, -self.frac_bits)
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        return quantize(x, self.width, self.int_bits, self.signed, self.rounding, self.overflow)
+        return _quantize(x, self.width, self.int_bits, self.signed, self.rounding, self.overflow)
 
     def with_modes(self, rounding: str | None = None, overflow: str | None = None) -> FixedFormat:
         return replace(self, rounding=rounding or self.rounding, overflow=overflow or self.overflow)
@@ -202,6 +211,10 @@ def quantize(
     the SAT modes saturate it, WRAP and WRAP_SM give 0 (all kept bits of 2^1024 are zero).
     """
     validate_format(width, int_bits, signed, rounding, overflow)
+    return _quantize(x, width, int_bits, signed, rounding, overflow)
+
+
+def _quantize(x: torch.Tensor, width: int, int_bits: int, signed: bool, rounding: str, overflow: str) -> torch.Tensor:
     x = torch.as_tensor(x).to(torch.float64)
     if torch.isnan(x).any():
         raise ValueError("x contains NaN, which has no ap_fixed value")
