@@ -33,8 +33,12 @@ def brevitas_mlp(bits: int) -> nn.Sequential:
     act = {"act_quant": Uint8ActPerTensorFixedPoint, "bit_width": bits}
     weight = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits, "bias": True}
     return nn.Sequential(
-        QuantIdentity(**act), QuantLinear(64, 64, **weight), QuantReLU(**act),
-        QuantLinear(64, 32, **weight), QuantReLU(**act), QuantLinear(32, 10, **weight),
+        QuantIdentity(**act),
+        QuantLinear(64, 64, **weight),
+        QuantReLU(**act),
+        QuantLinear(64, 32, **weight),
+        QuantReLU(**act),
+        QuantLinear(32, 10, **weight),
     )
 
 
@@ -42,7 +46,7 @@ def ptq(trained_float: nn.Sequential, bits: int, data: Split) -> float:
     """Copy float weights into the QFX model, set every binary point from the training data, no training."""
     model = digits_mlp(bits, HIDDEN)
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    for dst, src in zip(linears, [m for m in trained_float if isinstance(m, nn.Linear)]):
+    for dst, src in zip(linears, [m for m in trained_float if isinstance(m, nn.Linear)], strict=True):
         dst.load_state_dict(src.state_dict(), strict=False)  # quantizers calibrate below
     calibrate(model, data.x_train)
     return exact_accuracy(model, data.x_test, data.y_test)
@@ -77,8 +81,7 @@ def run(widths: list[int], seeds: list[int], epochs: int) -> dict:
 
 def table(results: dict, widths: list[int]) -> str:
     cols = [str(b) for b in widths]
-    lines = [f"{'method':<26}" + "".join(f"{b + ' bits':>16}" for b in cols),
-             "-" * (26 + 16 * len(cols))]
+    lines = [f"{'method':<26}" + "".join(f"{b + ' bits':>16}" for b in cols), "-" * (26 + 16 * len(cols))]
     for method, by_bits in results.items():
         cells = []
         for b in cols if method != "float" else ["32"] * len(cols):
@@ -97,12 +100,15 @@ def main() -> None:
     args = p.parse_args()
     t0 = time.perf_counter()
     results = run(args.widths, args.seeds, args.epochs)
-    print(f"\nMLP 64-64-32-10 on scikit-learn digits, 80/20 stratified split, {args.epochs} epochs, "
-          f"test accuracy % (mean ± std over seeds {args.seeds}), {time.perf_counter() - t0:.0f} s")
+    print(
+        f"\nMLP 64-64-32-10 on scikit-learn digits, 80/20 stratified split, {args.epochs} epochs, "
+        f"test accuracy % (mean ± std over seeds {args.seeds}), {time.perf_counter() - t0:.0f} s"
+    )
     print(table(results, args.widths))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "test_accuracy_percent": results},
-                                   indent=2))
+    args.out.write_text(
+        json.dumps({"epochs": args.epochs, "seeds": args.seeds, "test_accuracy_percent": results}, indent=2)
+    )
     print(f"wrote {args.out}")
 
 

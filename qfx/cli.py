@@ -19,8 +19,10 @@ def _train(args: argparse.Namespace) -> None:
         arch["k_hot"] = args.k_hot
     model = build(arch)
     data = digits(seed=args.seed, images=args.arch == "digits_cnn")
-    print(f"training {args.arch} at {args.bits} bits on scikit-learn digits "
-          f"({len(data.y_train)} train / {len(data.y_test)} test images)")
+    print(
+        f"training {args.arch} at {args.bits} bits on scikit-learn digits "
+        f"({len(data.y_train)} train / {len(data.y_test)} test images)"
+    )
     metrics = fit(model, data, epochs=args.epochs, seed=args.seed, log=print)
     save_checkpoint(args.output, model, arch, metrics)
     print(f"test accuracy (bit-exact emulation): {100 * metrics['test']:.1f}%")

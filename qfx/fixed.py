@@ -37,9 +37,7 @@ def validate_format(
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= max_width:
         raise ValueError(f"width={width!r} must be an integer in 1..{max_width}")
     if isinstance(int_bits, bool) or not isinstance(int_bits, int) or abs(int_bits) > MAX_ABS_INT_BITS:
-        raise ValueError(
-            f"int_bits={int_bits!r} must be an integer in -{MAX_ABS_INT_BITS}..{MAX_ABS_INT_BITS}"
-        )
+        raise ValueError(f"int_bits={int_bits!r} must be an integer in -{MAX_ABS_INT_BITS}..{MAX_ABS_INT_BITS}")
     _check_choice("rounding", rounding, ROUNDING_MODES)
     _check_choice("overflow", overflow, OVERFLOW_MODES)
     if overflow == "WRAP_SM" and not signed:
@@ -164,9 +162,7 @@ def _round_half(v: torch.Tensor, floor: torch.Tensor, rounding: str) -> torch.Te
     return floor + inc.to(v.dtype)
 
 
-def quantize_int(
-    v: torch.Tensor, width: int, signed: bool, rounding: str, overflow: str
-) -> torch.Tensor:
+def quantize_int(v: torch.Tensor, width: int, signed: bool, rounding: str, overflow: str) -> torch.Tensor:
     """Round v (a real value in LSB units) to the integer ap_fixed stores, then apply the overflow mode.
 
     Tensor in, same dtype out; exact in float64.  Callers have already mapped inf to finite values.

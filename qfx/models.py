@@ -10,8 +10,9 @@ import qfx.nn as qnn
 from qfx.quant import Spec
 
 
-def digits_mlp(bits: int = 8, hidden: tuple[int, ...] = (64, 32), k_hot: int | None = None,
-               bias_bits: int | None = None) -> qnn.Sequential:
+def digits_mlp(
+    bits: int = 8, hidden: tuple[int, ...] = (64, 32), k_hot: int | None = None, bias_bits: int | None = None
+) -> qnn.Sequential:
     """MLP 64-64-32-10 with every tensor in fixed point: input, weights, biases, accumulators,
     activations (unsigned ReLU outputs of `bits`) and exact logits."""
     layers: list[nn.Module] = [qnn.Quant(Spec(bits, signed=False))]

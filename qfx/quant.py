@@ -93,7 +93,8 @@ class FixedQuantizer(nn.Module):
         self.register_buffer("calibrated", torch.tensor(int_bits is not None))
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, signed={self.signed}, {self.rounding}, {self.overflow}, channels={len(self.int_bits)}"
+        channels = len(self.int_bits)
+        return f"width={self.width}, signed={self.signed}, {self.rounding}, {self.overflow}, channels={channels}"
 
     def _channel_view(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if t.numel() == 1:
@@ -157,8 +158,17 @@ class KHotQuantizer(FixedQuantizer):
     remaining residual (ties to the larger), kept only while the partial sum stays in range.
     """
 
-    def __init__(self, width: int, k: int, signed: bool = True, rounding: str = "RND_CONV",
-                 overflow: str = "SAT", channels: int = 1, axis: int = 0, int_bits: float | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        k: int,
+        signed: bool = True,
+        rounding: str = "RND_CONV",
+        overflow: str = "SAT",
+        channels: int = 1,
+        axis: int = 0,
+        int_bits: float | None = None,
+    ) -> None:
         super().__init__(width, signed, rounding, overflow, channels, axis, int_bits)
         self.k = k
 

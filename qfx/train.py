@@ -44,8 +44,16 @@ def calibrate(model: nn.Module, x: torch.Tensor) -> None:
     model(x)
 
 
-def fit(model: nn.Module, data: Split, epochs: int = 60, lr: float = 3e-3, format_lr: float = 2e-2,
-        batch_size: int = 64, seed: int = 0, log: Callable[[str], None] | None = None) -> dict[str, float]:
+def fit(
+    model: nn.Module,
+    data: Split,
+    epochs: int = 60,
+    lr: float = 3e-3,
+    format_lr: float = 2e-2,
+    batch_size: int = 64,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, float]:
     """Adam with cosine decay, cross-entropy; returns final train/test accuracy."""
     torch.manual_seed(seed)
     calibrate(model, data.x_train)
@@ -67,18 +75,29 @@ def fit(model: nn.Module, data: Split, epochs: int = 60, lr: float = 3e-3, forma
             sched.step()
             total += loss.item() * len(idx)
         if log and (epoch % 10 == 0 or epoch == 1 or epoch == epochs):
-            log(f"epoch {epoch:3d}/{epochs}  loss {total / len(order):.4f}  "
-                f"test {100 * accuracy(model, data.x_test, data.y_test):5.1f}%  ({time.perf_counter() - start:.1f} s)")
-    return {"train": exact_accuracy(model, data.x_train, data.y_train),
-            "test": exact_accuracy(model, data.x_test, data.y_test)}
+            log(
+                f"epoch {epoch:3d}/{epochs}  loss {total / len(order):.4f}  "
+                f"test {100 * accuracy(model, data.x_test, data.y_test):5.1f}%  ({time.perf_counter() - start:.1f} s)"
+            )
+    return {
+        "train": exact_accuracy(model, data.x_train, data.y_train),
+        "test": exact_accuracy(model, data.x_test, data.y_test),
+    }
 
 
 def save_checkpoint(path: Path, model: nn.Module, arch: dict[str, Any], metrics: dict[str, float]) -> None:
     """State dict, architecture and the learned formats (as C++ types), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"arch": arch, "state_dict": model.state_dict(), "metrics": metrics,
-                "formats": {name: str(f) for name, f in formats(model).items()}}, tmp)
+    torch.save(
+        {
+            "arch": arch,
+            "state_dict": model.state_dict(),
+            "metrics": metrics,
+            "formats": {name: str(f) for name, f in formats(model).items()},
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 

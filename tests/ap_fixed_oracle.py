@@ -47,8 +47,10 @@ class ApFixedOracle:
         sources = []
         for p, chunk in enumerate(chunks):
             table = ",\n".join(_instance(f) for f in chunk)
-            sources.append(f"{_PRELUDE}convert_fn table_{p}(unsigned i) {{\n"
-                           f"static const convert_fn t[] = {{{table}}};\nreturn t[i]; }}\n")
+            sources.append(
+                f"{_PRELUDE}convert_fn table_{p}(unsigned i) {{\n"
+                f"static const convert_fn t[] = {{{table}}};\nreturn t[i]; }}\n"
+            )
         decls = "".join(f"convert_fn table_{p}(unsigned);\n" for p in range(parts))
         body = "".join(f"  if (id % {parts} == {p}) return table_{p}(id / {parts});\n" for p in range(parts))
         sources.append(f"{_PRELUDE}{decls}convert_fn lookup(unsigned id) {{\n{body}  abort();\n}}\n{_MAIN}")

@@ -45,5 +45,5 @@ def test_union_format_holds_every_channel_format() -> None:
 
 
 def test_results_wider_than_float64_keeps_exact_are_refused_with_the_place() -> None:
-    with pytest.raises(ValueError, match="fc9.*needs 64 bits"):
+    with pytest.raises(ValueError, match=r"fc9.*needs 64 bits"):
         product_format(FixedFormat(32, 4), FixedFormat(32, 4), "fc9")

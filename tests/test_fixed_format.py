@@ -37,12 +37,12 @@ def test_width_outside_1_to_32_is_rejected_naming_width(width: int) -> None:
 
 
 def test_unknown_rounding_mode_is_rejected_listing_the_modes() -> None:
-    with pytest.raises(ValueError, match="rounding='ROUND'.*RND_CONV"):
+    with pytest.raises(ValueError, match=r"rounding='ROUND'.*RND_CONV"):
         quantize(torch.zeros(1, dtype=torch.float64), 8, 3, rounding="ROUND")
 
 
 def test_unknown_overflow_mode_is_rejected_listing_the_modes() -> None:
-    with pytest.raises(ValueError, match="overflow='CLIP'.*SAT_SYM"):
+    with pytest.raises(ValueError, match=r"overflow='CLIP'.*SAT_SYM"):
         FixedFormat(8, 3, overflow="CLIP")
 
 

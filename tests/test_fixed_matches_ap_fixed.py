@@ -20,11 +20,34 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (
 
 def _format_grid() -> list[FixedFormat]:
     """Every mode pair on a spread of (W, I, signed); every width 1..32 with assorted I and modes."""
-    shapes = [(1, 1), (1, 0), (2, 5), (3, 2), (4, -3), (5, 5), (7, 0), (8, 3), (8, 12), (10, -2),
-              (12, 1), (16, 6), (16, 17), (20, 10), (24, -8), (31, 15), (32, 1), (32, 32)]
-    grid = [FixedFormat(w, i, s, q, o)
-            for w, i in shapes for s in (True, False) for q in ROUNDING_MODES for o in OVERFLOW_MODES
-            if s or o != "WRAP_SM"]
+    shapes = [
+        (1, 1),
+        (1, 0),
+        (2, 5),
+        (3, 2),
+        (4, -3),
+        (5, 5),
+        (7, 0),
+        (8, 3),
+        (8, 12),
+        (10, -2),
+        (12, 1),
+        (16, 6),
+        (16, 17),
+        (20, 10),
+        (24, -8),
+        (31, 15),
+        (32, 1),
+        (32, 32),
+    ]
+    grid = [
+        FixedFormat(w, i, s, q, o)
+        for w, i in shapes
+        for s in (True, False)
+        for q in ROUNDING_MODES
+        for o in OVERFLOW_MODES
+        if s or o != "WRAP_SM"
+    ]
     rng = random.Random(1399)
     for w in range(1, 33):
         for i in (rng.randint(-6, 0), rng.randint(1, w), rng.randint(w, w + 8), rng.randint(-40, 60)):
@@ -75,8 +98,9 @@ def test_quantize_matches_ap_fixed_on_120k_random_cases(oracle: ApFixedOracle) -
     for idx, rows in by_format.items():
         x = torch.tensor([cases[n][1] for n in rows], dtype=torch.float64)
         got = FORMATS[idx].quantize(x).tolist()
-        mismatches += [(str(FORMATS[idx]), cases[n][1], g, expected[n])
-                       for n, g in zip(rows, got) if g != expected[n]]
+        mismatches += [
+            (str(FORMATS[idx]), cases[n][1], g, expected[n]) for n, g in zip(rows, got, strict=True) if g != expected[n]
+        ]
     assert mismatches == [], f"{len(mismatches)} mismatches, first: {mismatches[:5]}"
 
 
@@ -100,18 +124,30 @@ def test_quantize_matches_ap_fixed_property(oracle: ApFixedOracle, cases: list[t
 
 # UG1399 (Vitis HLS user guide), "Quantization Modes" and "Overflow Modes" examples.
 UG1399_GOLDEN = [
-    ("ap_fixed<3,2,AP_RND,AP_SAT>", 1.25, 1.5), ("ap_fixed<3,2,AP_RND,AP_SAT>", -1.25, -1.0),
-    ("ap_fixed<3,2,AP_RND_ZERO,AP_SAT>", 1.25, 1.0), ("ap_fixed<3,2,AP_RND_ZERO,AP_SAT>", -1.25, -1.0),
-    ("ap_fixed<3,2,AP_RND_MIN_INF,AP_SAT>", 1.25, 1.0), ("ap_fixed<3,2,AP_RND_MIN_INF,AP_SAT>", -1.25, -1.5),
-    ("ap_fixed<3,2,AP_RND_INF,AP_SAT>", 1.25, 1.5), ("ap_fixed<3,2,AP_RND_INF,AP_SAT>", -1.25, -1.5),
-    ("ap_fixed<3,2,AP_RND_CONV,AP_SAT>", 0.75, 1.0), ("ap_fixed<3,2,AP_RND_CONV,AP_SAT>", -1.25, -1.0),
-    ("ap_fixed<3,2,AP_TRN,AP_SAT>", 1.25, 1.0), ("ap_fixed<3,2,AP_TRN,AP_SAT>", -1.25, -1.5),
-    ("ap_fixed<3,2,AP_TRN_ZERO,AP_SAT>", 1.25, 1.0), ("ap_fixed<3,2,AP_TRN_ZERO,AP_SAT>", -1.25, -1.0),
-    ("ap_fixed<4,4,AP_RND,AP_SAT>", 19.0, 7.0), ("ap_fixed<4,4,AP_RND,AP_SAT>", -19.0, -8.0),
-    ("ap_fixed<4,4,AP_RND,AP_SAT_ZERO>", 19.0, 0.0), ("ap_fixed<4,4,AP_RND,AP_SAT_ZERO>", -19.0, 0.0),
-    ("ap_fixed<4,4,AP_RND,AP_SAT_SYM>", 19.0, 7.0), ("ap_fixed<4,4,AP_RND,AP_SAT_SYM>", -19.0, -7.0),
-    ("ap_fixed<4,4,AP_RND,AP_WRAP>", 31.0, -1.0), ("ap_fixed<4,4,AP_RND,AP_WRAP>", -19.0, -3.0),
-    ("ap_fixed<4,4,AP_RND,AP_WRAP_SM>", 19.0, -4.0), ("ap_fixed<4,4,AP_RND,AP_WRAP_SM>", -19.0, 2.0),
+    ("ap_fixed<3,2,AP_RND,AP_SAT>", 1.25, 1.5),
+    ("ap_fixed<3,2,AP_RND,AP_SAT>", -1.25, -1.0),
+    ("ap_fixed<3,2,AP_RND_ZERO,AP_SAT>", 1.25, 1.0),
+    ("ap_fixed<3,2,AP_RND_ZERO,AP_SAT>", -1.25, -1.0),
+    ("ap_fixed<3,2,AP_RND_MIN_INF,AP_SAT>", 1.25, 1.0),
+    ("ap_fixed<3,2,AP_RND_MIN_INF,AP_SAT>", -1.25, -1.5),
+    ("ap_fixed<3,2,AP_RND_INF,AP_SAT>", 1.25, 1.5),
+    ("ap_fixed<3,2,AP_RND_INF,AP_SAT>", -1.25, -1.5),
+    ("ap_fixed<3,2,AP_RND_CONV,AP_SAT>", 0.75, 1.0),
+    ("ap_fixed<3,2,AP_RND_CONV,AP_SAT>", -1.25, -1.0),
+    ("ap_fixed<3,2,AP_TRN,AP_SAT>", 1.25, 1.0),
+    ("ap_fixed<3,2,AP_TRN,AP_SAT>", -1.25, -1.5),
+    ("ap_fixed<3,2,AP_TRN_ZERO,AP_SAT>", 1.25, 1.0),
+    ("ap_fixed<3,2,AP_TRN_ZERO,AP_SAT>", -1.25, -1.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT>", 19.0, 7.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT>", -19.0, -8.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT_ZERO>", 19.0, 0.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT_ZERO>", -19.0, 0.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT_SYM>", 19.0, 7.0),
+    ("ap_fixed<4,4,AP_RND,AP_SAT_SYM>", -19.0, -7.0),
+    ("ap_fixed<4,4,AP_RND,AP_WRAP>", 31.0, -1.0),
+    ("ap_fixed<4,4,AP_RND,AP_WRAP>", -19.0, -3.0),
+    ("ap_fixed<4,4,AP_RND,AP_WRAP_SM>", 19.0, -4.0),
+    ("ap_fixed<4,4,AP_RND,AP_WRAP_SM>", -19.0, 2.0),
 ]
 
 

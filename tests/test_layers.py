@@ -62,8 +62,16 @@ def test_model_formats_list_every_tensor_by_name() -> None:
     model = qnn.Sequential(qnn.Quant(8), qnn.Linear(4, 4, result=None), qnn.ReLU(6), qnn.Linear(4, 2))
     model(torch.randn(3, 4))
     assert list(model.formats()) == [
-        "0.result", "1.weight", "1.bias", "1.accum", "1.result", "2.result",
-        "3.weight", "3.bias", "3.accum", "3.result",
+        "0.result",
+        "1.weight",
+        "1.bias",
+        "1.accum",
+        "1.result",
+        "2.result",
+        "3.weight",
+        "3.bias",
+        "3.accum",
+        "3.result",
     ]
     assert model.formats()["2.result"].signed is False
 

@@ -9,6 +9,22 @@ from qfx.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from qfx.nn.reshape import Flatten
 
 __all__ = [
-    "Add", "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "FixedLayer", "FixedModel",
-    "Flatten", "Linear", "MaxPool1d", "MaxPool2d", "Quant", "ReLU", "Sequential", "fold_batch_norm", "formats",
+    "Add",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "FixedLayer",
+    "FixedModel",
+    "Flatten",
+    "Linear",
+    "MaxPool1d",
+    "MaxPool2d",
+    "Quant",
+    "ReLU",
+    "Sequential",
+    "fold_batch_norm",
+    "formats",
 ]

@@ -42,8 +42,11 @@ class FixedLayer(nn.Module):
 
     def formats(self) -> dict[str, FixedFormat]:
         """Format of each tensor of this layer, by role (weight, bias, accum, result...)."""
-        out = {name.removesuffix("_q"): q.format for name, q in self.named_children()
-               if isinstance(q, FixedQuantizer) and name != "result_q"}
+        out = {
+            name.removesuffix("_q"): q.format
+            for name, q in self.named_children()
+            if isinstance(q, FixedQuantizer) and name != "result_q"
+        }
         exact = self.__dict__.get("_exact", {})
         out.update(exact)
         if self.result_q is not None:

@@ -51,15 +51,31 @@ class _BatchNorm(FixedLayer):
 
 
 class BatchNorm1d(_BatchNorm, nn.BatchNorm1d):
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, scale: Spec | int = 8,
-                 shift: Spec | int = 8, result: Spec | int | None = 8) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        *,
+        scale: Spec | int = 8,
+        shift: Spec | int = 8,
+        result: Spec | int | None = 8,
+    ) -> None:
         nn.BatchNorm1d.__init__(self, num_features, eps, momentum)
         self._init_quantizers(scale, shift, result)
 
 
 class BatchNorm2d(_BatchNorm, nn.BatchNorm2d):
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, scale: Spec | int = 8,
-                 shift: Spec | int = 8, result: Spec | int | None = 8) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        *,
+        scale: Spec | int = 8,
+        shift: Spec | int = 8,
+        result: Spec | int | None = 8,
+    ) -> None:
         nn.BatchNorm2d.__init__(self, num_features, eps, momentum)
         self._init_quantizers(scale, shift, result)
 

@@ -48,8 +48,16 @@ class Linear(_WeightedLayer, nn.Linear):
     """nn.Linear in fixed point. `weight`/`bias`/`result` are widths or Specs; result=None keeps the
     exact accumulator (useful before a BatchNorm or an Add)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, weight: Spec | int = 8,
-                 bias_spec: Spec | int | None = None, result: Spec | int | None = 8) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        weight: Spec | int = 8,
+        bias_spec: Spec | int | None = None,
+        result: Spec | int | None = 8,
+    ) -> None:
         nn.Linear.__init__(self, in_features, out_features, bias)
         self._init_quantizers(out_features, weight, bias_spec, result, bias)
 
@@ -65,9 +73,20 @@ class _Conv(_WeightedLayer):
 class Conv1d(_Conv, nn.Conv1d):
     """nn.Conv1d in fixed point (zero padding only: padding zeros are exact)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 groups: int = 1, bias: bool = True, *, weight: Spec | int = 8, bias_spec: Spec | int | None = None,
-                 result: Spec | int | None = 8) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        weight: Spec | int = 8,
+        bias_spec: Spec | int | None = None,
+        result: Spec | int | None = 8,
+    ) -> None:
         nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
         self._init_quantizers(out_channels, weight, bias_spec, result, bias)
 
@@ -75,11 +94,19 @@ class Conv1d(_Conv, nn.Conv1d):
 class Conv2d(_Conv, nn.Conv2d):
     """nn.Conv2d in fixed point (zero padding only: padding zeros are exact)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, groups: int = 1,
-                 bias: bool = True, *, weight: Spec | int = 8, bias_spec: Spec | int | None = None,
-                 result: Spec | int | None = 8) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        weight: Spec | int = 8,
+        bias_spec: Spec | int | None = None,
+        result: Spec | int | None = 8,
+    ) -> None:
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
         self._init_quantizers(out_channels, weight, bias_spec, result, bias)
-
-

@@ -33,8 +33,10 @@ class _AvgPool(FixedLayer):
     def _check(self, result: Spec | int | None) -> None:
         area = math.prod(self.kernel_size) if isinstance(self.kernel_size, tuple) else self.kernel_size
         if area & (area - 1):
-            raise ValueError(f"{type(self).__name__}: pool area {area} is not a power of two, so the average "
-                             "is not exact in fixed point; use a power-of-two pool or MaxPool")
+            raise ValueError(
+                f"{type(self).__name__}: pool area {area} is not a power of two, so the average "
+                "is not exact in fixed point; use a power-of-two pool or MaxPool"
+            )
         if any(p != 0 for p in (self.padding if isinstance(self.padding, tuple) else (self.padding,))):
             raise ValueError(f"{type(self).__name__}: padding must be 0 (padded averages divide by fewer terms)")
         self.shift = area.bit_length() - 1
@@ -54,8 +56,13 @@ class AvgPool1d(_AvgPool, nn.AvgPool1d):
 
 
 class AvgPool2d(_AvgPool, nn.AvgPool2d):
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None, *,
-                 result: Spec | int | None = None) -> None:
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        *,
+        result: Spec | int | None = None,
+    ) -> None:
         nn.AvgPool2d.__init__(self, kernel_size, stride)
         self.kernel_size = nn.modules.utils._pair(self.kernel_size)
         self._check(result)
