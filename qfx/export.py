@@ -1,0 +1,172 @@
+"""Export a qfx model to standard ONNX in which every fixed-point tensor is a QONNX ``Quant`` node.
+
+A ``Quant`` node (domain ``qonnx.custom_op.general``) with scale 2^-F, zero point 0 and bit width W
+is exactly ap_fixed<W, W-F> with saturation, which QONNX tools (Brevitas, FINN, hls4ml) understand.
+What QONNX cannot say travels as extra node attributes that qfx reads back: ``qfx_rounding`` and
+``qfx_overflow`` (the exact ap_fixed modes) and ``qfx_k_hot``.  Weights are stored already quantized,
+so their ``Quant`` node is an identity and per-channel binary points survive in a union format.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import fx, nn
+
+import qfx.nn as qnn
+from qfx.fixed import FixedFormat
+from qfx.quant import FixedQuantizer, KHotQuantizer
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+# QONNX rounding_mode strings that are exactly an ap_fixed quantization mode.
+QONNX_ROUNDING = {"RND_CONV": "ROUND", "TRN": "FLOOR", "TRN_ZERO": "DOWN", "RND_INF": "HALF_UP", "RND_ZERO": "HALF_DOWN"}
+OPSET = 13
+
+
+class _Tracer(fx.Tracer):
+    """Keeps every qfx layer (and plain torch modules) a leaf, so the graph is layer by layer."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, qnn.FixedLayer) or super().is_leaf_module(m, qualname)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[TensorProto] = []
+        self.names: set[str] = set()
+
+    def unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.names:
+            name, n = f"{base}_{n}", n + 1
+        self.names.add(name)
+        return name
+
+    def const(self, base: str, value: np.ndarray) -> str:
+        name = self.unique(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], base: str, domain: str = "", **attrs: object) -> str:
+        out = self.unique(base)
+        self.nodes.append(helper.make_node(op, inputs, [out], name=self.unique(f"{base}_{op}"), domain=domain, **attrs))
+        return out
+
+    def quant(self, x: str, fmt: FixedFormat, base: str, k_hot: int | None = None) -> str:
+        """A QONNX Quant node for `fmt` (saturating, as QONNX defines it) with qfx's exact modes attached."""
+        scale = self.const(f"{base}_scale", np.float32(2.0**-fmt.frac_bits))
+        zero = self.const(f"{base}_zeropt", np.float32(0.0))
+        bits = self.const(f"{base}_bitwidth", np.float32(fmt.width))
+        attrs: dict[str, object] = {
+            "signed": int(fmt.signed),
+            "narrow": int(fmt.overflow == "SAT_SYM" and fmt.signed),
+            "rounding_mode": QONNX_ROUNDING.get(fmt.rounding, "ROUND"),
+            "qfx_rounding": fmt.rounding,
+            "qfx_overflow": fmt.overflow,
+        }
+        if k_hot is not None:
+            attrs["qfx_k_hot"] = k_hot
+        return self.node("Quant", [x, scale, zero, bits], base, domain=QONNX_DOMAIN, **attrs)
+
+    def quantized_param(self, q: FixedQuantizer, value: torch.Tensor, base: str, layout: np.ndarray | None = None) -> str:
+        """The parameter quantized by its qfx quantizer, stored as float, behind an identity Quant."""
+        data = q(value.detach().double()).detach().numpy() if layout is None else layout
+        k = q.k if isinstance(q, KHotQuantizer) else None
+        return self.quant(self.const(base, data), q.format, f"{base}_quant", k)
+
+
+def _check_float32_exact(values: np.ndarray, where: str) -> None:
+    if not np.array_equal(values.astype(np.float32).astype(np.float64), values):
+        raise ValueError(f"{where}: quantized values do not fit float32 exactly (ONNX stores float32)")
+
+
+def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
+    x = args[0]
+    if isinstance(m, qnn.Quant):
+        return b.quant(x, m.result_q.format, name)
+    if isinstance(m, (qnn.Linear, qnn.Conv1d, qnn.Conv2d)):
+        w = m.weight_q(m.weight.detach().double()).detach().numpy()
+        _check_float32_exact(w, f"{name}.weight")
+        if isinstance(m, qnn.Linear):
+            wq = b.quantized_param(m.weight_q, m.weight, f"{name}_weight", w.T.copy())
+            y = b.node("MatMul", [x, wq], f"{name}_matmul")
+            if m.bias_q is not None:
+                y = b.node("Add", [y, b.quantized_param(m.bias_q, m.bias, f"{name}_bias")], f"{name}_add")
+        else:
+            wq = b.quantized_param(m.weight_q, m.weight, f"{name}_weight", w)
+            inputs = [x, wq] + ([b.quantized_param(m.bias_q, m.bias, f"{name}_bias")] if m.bias_q is not None else [])
+            nd = len(m.kernel_size)
+            pads = list(m.padding) * 2 if isinstance(m.padding, tuple) else [m.padding] * 2 * nd
+            y = b.node("Conv", inputs, f"{name}_conv", kernel_shape=list(m.kernel_size), strides=list(m.stride),
+                       pads=pads, group=m.groups, dilations=list(m.dilation))
+    elif isinstance(m, qnn.BatchNorm1d | qnn.BatchNorm2d):
+        scale, shift = m.scale_shift()
+        view = [-1, 1, 1] if isinstance(m, qnn.BatchNorm2d) else [-1]
+        s = b.quant(b.const(f"{name}_scale_value", m.scale_q(scale.double()).detach().numpy().reshape(view)),
+                    m.scale_q.format, f"{name}_scale_quant")
+        t = b.quant(b.const(f"{name}_shift_value", m.shift_q(shift.double()).detach().numpy().reshape(view)),
+                    m.shift_q.format, f"{name}_shift_quant")
+        y = b.node("Add", [b.node("Mul", [x, s], f"{name}_mul"), t], f"{name}_add")
+    elif isinstance(m, qnn.ReLU):
+        y = b.node("Relu", [x], f"{name}_relu")
+    elif isinstance(m, qnn.Add):
+        y = b.node("Add", args, f"{name}_add")
+    elif isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d | qnn.AvgPool1d | qnn.AvgPool2d):
+        k = list(m.kernel_size) if isinstance(m.kernel_size, tuple) else [m.kernel_size]
+        st = list(m.stride) if isinstance(m.stride, tuple) else [m.stride] * len(k)
+        op = "MaxPool" if isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d) else "AveragePool"
+        y = b.node(op, [x], f"{name}_{op.lower()}", kernel_shape=k, strides=st)
+    elif isinstance(m, qnn.Flatten):
+        return b.node("Flatten", [x], f"{name}_flatten", axis=m.start_dim)
+    else:
+        raise ValueError(f"{name}: {type(m).__name__} is not a qfx fixed-point layer and cannot be exported")
+    return b.quant(y, m.result_q.format, f"{name}_result") if m.result_q is not None else y
+
+
+def to_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> onnx.ModelProto:
+    """Write `model` (a qfx model) as QONNX to `path`; returns the checked ModelProto.
+
+    One example input fixes the shapes (batch 1 in the graph, as FINN and hls4ml expect) and derives
+    every accumulator format; the model itself is left untouched.
+    """
+    model = copy.deepcopy(model).double().eval()
+    example = example_input.detach().double()[:1]
+    with torch.no_grad():
+        model(example)
+        graph = fx.GraphModule(model, _Tracer().trace(model))
+    b = _Builder()
+    values: dict[str, str] = {}
+    inputs, outputs = [], []
+    modules = dict(graph.named_modules())
+    for node in graph.graph.nodes:
+        if node.op == "placeholder":
+            values[node.name] = b.unique("global_in")
+            inputs.append(helper.make_tensor_value_info(values[node.name], TensorProto.FLOAT, list(example.shape)))
+        elif node.op == "call_module":
+            args = [values[a.name] for a in node.args if isinstance(a, fx.Node)]
+            values[node.name] = _emit_module(b, modules[node.target], node.target.replace(".", "_"), args)
+        elif node.op == "call_function" and getattr(node.target, "__name__", "") in ("add", "iadd"):
+            raise ValueError(f"{node.name}: a bare `+` has no fixed-point format; use qfx.nn.Add")
+        elif node.op == "output":
+            out = values[node.args[0].name]
+            with torch.no_grad():
+                shape = list(model(example).shape)
+            outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, shape))
+        else:
+            raise ValueError(f"{node.name}: `{node.target}` is not a qfx layer; only qfx.nn modules export")
+    onnx_graph = helper.make_graph(b.nodes, "qfx_model", inputs, outputs, b.inits)
+    proto = helper.make_model(onnx_graph, producer_name="qfx", opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(QONNX_DOMAIN, 1)])
+    proto.metadata_props.add(key="qfx_formats", value=json.dumps({k: str(v) for k, v in qnn.formats(model).items()}))
+    onnx.checker.check_model(proto)
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    onnx.save(proto, tmp)
+    tmp.replace(path)
+    return proto
