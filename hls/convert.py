@@ -18,11 +18,9 @@ from typing import Any
 import hls4ml
 import numpy as np
 import onnx
-from qonnx.core.modelwrapper import ModelWrapper
 
 import boards
-from hls.qonnx_graph import load, prepare, quant_format
-from qfx.fixed import FixedFormat
+from hls.qonnx_graph import batchnorm_formats, load, prepare
 
 PROJECT = "hls4ml_prj"
 PROJECT_NAME = "qfx_model"
@@ -42,16 +40,16 @@ def _choice(name: str, value: str, allowed: dict[str, str]) -> str:
     return allowed[value]
 
 
-def _input_format(model: ModelWrapper) -> tuple[str, FixedFormat, list[int]]:
-    inp = model.graph.input[0]
-    quant = model.find_consumers(inp.name)[0]
-    shape = [int(d) for d in model.get_tensor_shape(inp.name)]
-    return inp.name, quant_format(model, quant), shape
-
-
 def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
+    """Every arithmetic type must come from the model; all-zero biases (a MatMul without Add) get 1 bit."""
     layers = []
     for layer in hm.get_layers():
+        bias = layer.weights.get("bias") if hasattr(layer, "weights") else None
+        if bias is not None and not np.any(bias.data) and str(layer.types["bias_t"].precision).startswith(SENTINEL[:-1]):
+            # In place: the backend has already given the type its C++-writing class.
+            precision = layer.types["bias_t"].precision
+            precision.width, precision.integer, precision.signed = 1, 1, False
+            bias.update_precision(precision)
         types = {k: str(v.precision) for k, v in layer.types.items() if k not in UNUSED_TYPES}
         for role, precision in types.items():
             if precision.startswith(SENTINEL[:-1]):
@@ -89,12 +87,16 @@ def convert(
         shutil.rmtree(out) if out.is_dir() else out.unlink()
 
     proto = load(onnx_path)
-    model = prepare(proto)
-    in_name, in_fmt, in_shape = _input_format(model)
+    model, in_fmt = prepare(proto)
+    in_name = model.graph.input[0].name
+    in_shape = [int(d) for d in model.get_tensor_shape(in_name)]
     config = hls4ml.utils.config_from_onnx_model(model, granularity="name", backend=hls_backend,
                                                  default_precision=SENTINEL, default_reuse_factor=reuse)
     config["Model"]["Strategy"] = hls_strategy
     config["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = in_fmt.to_hls4ml()
+    for bn, (scale, bias) in batchnorm_formats(model).items():
+        precision = config["LayerName"].setdefault(bn, {}).setdefault("Precision", {})
+        precision.update({"scale": scale.to_hls4ml(), "bias": bias.to_hls4ml(), "result": "auto"})
     out.mkdir(parents=True, exist_ok=True)
     try:
         hm = hls4ml.converters.convert_from_onnx_model(

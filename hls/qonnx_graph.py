@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from onnx import helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -120,7 +121,8 @@ def quantize_float_constants(model: ModelWrapper) -> ModelWrapper:
     (e.g. a float bias), so hls4ml types it exactly instead of at its default precision."""
     graph = model.graph
     for node in list(graph.node):
-        if node.op_type in ("Quant", "BipolarQuant", "Reshape", "Transpose", "Flatten"):
+        # BatchNormalization constants are typed through the layer config (batchnorm_formats).
+        if node.op_type in ("Quant", "BipolarQuant", "Reshape", "Transpose", "Flatten", "BatchNormalization"):
             continue
         for i, name in enumerate(node.input):
             value = model.get_initializer(name)
@@ -132,7 +134,8 @@ def quantize_float_constants(model: ModelWrapper) -> ModelWrapper:
                       (f"{name}_qfx_bits", float(fmt.width))]
             for cname, cval in consts:
                 graph.initializer.append(numpy_helper.from_array(np.array(cval, dtype=np.float32), cname))
-            graph.node.append(helper.make_node(
+                model.set_tensor_shape(cname, [])  # hls4ml reads every input's shape from value_info
+            graph.node.insert(list(graph.node).index(node), helper.make_node(
                 "Quant", [name] + [c for c, _ in consts], [q_out], name=f"{name}_qfx_exact_quant",
                 domain="qonnx.custom_op.general", signed=int(fmt.signed), narrow=0, rounding_mode="ROUND"))
             node.input[i] = q_out
@@ -148,15 +151,80 @@ def check_inputs_quantized(model: ModelWrapper) -> None:
                                  "unquantized; put a Quant node on it")
 
 
-def prepare(proto: onnx.ModelProto) -> ModelWrapper:
-    """qonnx cleanup, exact constants, channels-last and GemmToMatMul: what hls4ml's frontend needs."""
+def squeeze_broadcast_constants(model: ModelWrapper) -> ModelWrapper:
+    """Drop leading unit dimensions of constants feeding Mul/Add (directly or through a Quant).
+
+    Right-aligned broadcasting makes [1,1,1,C] and [C] the same; hls4ml's folding of Mul/Add by a
+    constant broadcasts against the shape without the batch dimension and fails on the longer one.
+    """
+    for node in model.graph.node:
+        if node.op_type not in ("Mul", "Add"):
+            continue
+        for name in node.input:
+            producer = model.find_producer(name)
+            source = producer.input[0] if producer is not None and producer.op_type == "Quant" else name
+            value = model.get_initializer(source)
+            if value is None or value.ndim <= 1:
+                continue
+            squeezed = value.reshape(value.shape[next((i for i, d in enumerate(value.shape) if d != 1), -1):])
+            model.set_initializer(source, squeezed)
+            if producer is not None and producer.op_type == "Quant":
+                model.set_tensor_shape(name, list(squeezed.shape))
+    return model
+
+
+def constant_value(model: ModelWrapper, tensor: str) -> np.ndarray | None:
+    """The value of a constant tensor, through an exact Quant node if one produces it."""
+    value = model.get_initializer(tensor)
+    if value is not None:
+        return np.asarray(value, dtype=np.float64)
+    producer = model.find_producer(tensor)
+    if producer is None or producer.op_type != "Quant":
+        return None
+    inner = constant_value(model, producer.input[0])
+    if inner is None:
+        return None
+    return quant_format(model, producer).quantize(torch.from_numpy(inner)).numpy()
+
+
+def batchnorm_formats(model: ModelWrapper) -> dict[str, tuple[FixedFormat, FixedFormat]]:
+    """Exact (scale, bias) formats of each BatchNormalization node, as hls4ml computes them
+    (scale = gamma / sqrt(var + eps), bias = beta - mean * scale); ValueError when they are not exact."""
+    out = {}
+    for node in model.graph.node:
+        if node.op_type != "BatchNormalization":
+            continue
+        gamma, beta, mean, var = (constant_value(model, t) for t in node.input[1:5])
+        if any(v is None for v in (gamma, beta, mean, var)):
+            raise ValueError(f"node {node.name}: BatchNormalization parameters must be constants")
+        scale = gamma / np.sqrt(var + float(_attr(node, "epsilon", 1e-5)))
+        bias = beta - mean * scale
+        try:
+            out[node.name] = (exact_format(scale, node.name), exact_format(bias, node.name))
+        except ValueError:
+            raise ValueError(f"node {node.name}: BatchNormalization scale/bias are not exact in fixed point; "
+                             "quantize them (qfx.nn.BatchNorm) or fold them into the previous layer") from None
+    return out
+
+
+def input_format(model: ModelWrapper) -> FixedFormat:
+    """The format of the model's first quantizer: what the hardware's input port carries."""
+    return quant_format(model, model.find_consumers(model.graph.input[0].name)[0])
+
+
+def prepare(proto: onnx.ModelProto) -> tuple[ModelWrapper, FixedFormat]:
+    """qonnx cleanup, exact constants, channels-last and GemmToMatMul: what hls4ml's frontend needs.
+
+    Returns the prepared model and its input format (read before channels-last moves the Quant).
+    """
     check_ops(proto)
     model = cleanup_model(ModelWrapper(proto))
     check_inputs_quantized(model)
     for node in model.graph.node:
         if node.op_type == "Quant":
             quant_format(model, node)
+    in_fmt = input_format(model)
     model = model.transform(GemmToMatMul())
     model = quantize_float_constants(cleanup_model(model))
     model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
-    return cleanup_model(model)
+    return cleanup_model(squeeze_broadcast_constants(cleanup_model(model))), in_fmt

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+
+import numpy as np
+
+from boards import all_boards
 
 from qfx.data import digits
 from qfx.models import ARCHITECTURES, build
@@ -43,6 +48,48 @@ def _formats(args: argparse.Namespace) -> None:
     _print_formats(ckpt["formats"])
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from hls.convert import convert
+
+    manifest = convert(args.model, args.output, board=args.board, backend=args.backend, io=args.io,
+                       strategy=args.strategy, reuse=args.reuse, clock=args.clock, force=args.force)
+    print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
+    print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ValueError(f"{path}: not a .npy array ({e})") from None
+
+
+def _csim(args: argparse.Namespace) -> None:
+    from hls.csim import run_csim
+
+    y = run_csim(args.project, _load_npy(args.input))
+    np.save(args.output, y)
+    print(f"{len(y)} vectors through the C simulation -> {args.output}")
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from hls.csim import verify
+
+    summary = verify(args.project, args.vectors, args.seed)
+    print(json.dumps(summary, indent=2))
+    if summary["mismatches"]:
+        raise SystemExit(1)
+
+
+def _boards(args: argparse.Namespace) -> None:
+    print(f"{'board':<12}{'part':<24}{'LUT':>10}{'FF':>10}{'DSP':>7}{'BRAM36':>8}{'URAM':>6}{'clock':>8}")
+    for b in all_boards().values():
+        print(f"{b.name:<12}{b.part:<24}{b.lut:>10,}{b.ff:>10,}{b.dsp:>7,}{b.bram36:>8,}{b.uram:>6,}"
+              f"{b.clock_ns:>6} ns")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qfx", description="Trainable fixed point to bit-exact FPGA designs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -57,6 +104,29 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("formats", help="list the learned format of every tensor in a checkpoint")
     f.add_argument("checkpoint", type=Path)
     f.set_defaults(run=_formats)
+    c = sub.add_parser("convert", help="QONNX model -> hls4ml project with a compiled C simulation")
+    c.add_argument("model", type=Path)
+    c.add_argument("-o", "--output", type=Path, required=True)
+    c.add_argument("--board", default="ultra96v2")
+    c.add_argument("--backend", default="vitis", help="vitis or vivado")
+    c.add_argument("--io", default="parallel", help="parallel or stream")
+    c.add_argument("--strategy", default="latency", help="latency or resource")
+    c.add_argument("--reuse", type=int, default=1)
+    c.add_argument("--clock", type=float, default=None, help="clock period in ns (default: the board's)")
+    c.add_argument("--force", action="store_true", help="replace a non-empty output directory")
+    c.set_defaults(run=_convert)
+    s = sub.add_parser("csim", help="run a converted project's C simulation on inputs from a .npy file")
+    s.add_argument("project", type=Path)
+    s.add_argument("--input", type=Path, required=True)
+    s.add_argument("--output", type=Path, required=True)
+    s.set_defaults(run=_csim)
+    v = sub.add_parser("verify", help="compare emulation and C simulation on random and edge-case vectors")
+    v.add_argument("project", type=Path)
+    v.add_argument("--vectors", type=int, default=2000)
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(run=_verify)
+    b = sub.add_parser("boards", help="list the boards qfx targets")
+    b.set_defaults(run=_boards)
     return p
 
 

@@ -82,6 +82,10 @@ class _Builder:
         return self.quant(self.const(base, data), q.format, f"{base}_quant", k)
 
 
+def _dims(value: int | tuple[int, ...], nd: int) -> list[int]:
+    return list(value) if isinstance(value, tuple) else [int(value)] * nd
+
+
 def _check_float32_exact(values: np.ndarray, where: str) -> None:
     if not np.array_equal(values.astype(np.float32).astype(np.float64), values):
         raise ValueError(f"{where}: quantized values do not fit float32 exactly (ONNX stores float32)")
@@ -107,22 +111,24 @@ def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
             y = b.node("Conv", inputs, f"{name}_conv", kernel_shape=list(m.kernel_size), strides=list(m.stride),
                        pads=pads, group=m.groups, dilations=list(m.dilation))
     elif isinstance(m, qnn.BatchNorm1d | qnn.BatchNorm2d):
+        # gamma = scale, beta = shift, mean 0, variance 1, epsilon 0: ONNX's BatchNormalization is then
+        # exactly x * scale + shift, which hls4ml's BatchNormalization layer computes.
         scale, shift = m.scale_shift()
-        view = [-1, 1, 1] if isinstance(m, qnn.BatchNorm2d) else [-1]
-        s = b.quant(b.const(f"{name}_scale_value", m.scale_q(scale.double()).detach().numpy().reshape(view)),
-                    m.scale_q.format, f"{name}_scale_quant")
-        t = b.quant(b.const(f"{name}_shift_value", m.shift_q(shift.double()).detach().numpy().reshape(view)),
-                    m.shift_q.format, f"{name}_shift_quant")
-        y = b.node("Add", [b.node("Mul", [x, s], f"{name}_mul"), t], f"{name}_add")
+        gamma = b.quantized_param(m.scale_q, scale, f"{name}_scale")
+        beta = b.quantized_param(m.shift_q, shift, f"{name}_shift")
+        channels = scale.shape[0]
+        mean = b.const(f"{name}_mean", np.zeros(channels))
+        var = b.const(f"{name}_var", np.ones(channels))
+        y = b.node("BatchNormalization", [x, gamma, beta, mean, var], f"{name}_bn", epsilon=0.0)
     elif isinstance(m, qnn.ReLU):
         y = b.node("Relu", [x], f"{name}_relu")
     elif isinstance(m, qnn.Add):
         y = b.node("Add", args, f"{name}_add")
     elif isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d | qnn.AvgPool1d | qnn.AvgPool2d):
-        k = list(m.kernel_size) if isinstance(m.kernel_size, tuple) else [m.kernel_size]
-        st = list(m.stride) if isinstance(m.stride, tuple) else [m.stride] * len(k)
+        nd = 2 if isinstance(m, qnn.MaxPool2d | qnn.AvgPool2d) else 1
         op = "MaxPool" if isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d) else "AveragePool"
-        y = b.node(op, [x], f"{name}_{op.lower()}", kernel_shape=k, strides=st)
+        y = b.node(op, [x], f"{name}_{op.lower()}", kernel_shape=_dims(m.kernel_size, nd),
+                   strides=_dims(m.stride, nd), pads=_dims(m.padding, nd) * 2)
     elif isinstance(m, qnn.Flatten):
         return b.node("Flatten", [x], f"{name}_flatten", axis=m.start_dim)
     else:

@@ -1,0 +1,71 @@
+"""qfx export + convert: the hls4ml C simulation equals the emulation on >= 2,000 vectors, 0 mismatches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hls.convert import convert, read_manifest
+from hls.csim import emulate, run_csim, verify
+from qfx.export import to_onnx
+
+from .conversion_models import hand_built_qonnx, trained
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "residual", "khot"])
+def test_qfx_model_converts_and_c_simulation_is_bit_exact(name: str, tmp_path: Path) -> None:
+    model, x = trained(name)
+    to_onnx(model, x[:1], tmp_path / "m.onnx")
+    convert(tmp_path / "m.onnx", tmp_path / "prj")
+    summary = verify(tmp_path / "prj", vectors=2000)
+    assert summary["mismatches"] == 0, summary
+    with torch.no_grad():
+        expected = model(x).numpy().reshape(len(x), -1)
+    assert np.array_equal(run_csim(tmp_path / "prj", x.numpy()), expected)
+
+
+def test_hand_built_qonnx_with_a_float_bias_converts_bit_exactly(tmp_path: Path) -> None:
+    hand_built_qonnx(str(tmp_path / "h.onnx"))
+    manifest = convert(tmp_path / "h.onnx", tmp_path / "prj", board="pynqz2")
+    assert manifest["part"] == "xc7z020clg400-1"
+    assert verify(tmp_path / "prj", vectors=3000)["mismatches"] == 0
+
+
+def test_manifest_records_board_formats_and_shapes(tmp_path: Path) -> None:
+    hand_built_qonnx(str(tmp_path / "h.onnx"))
+    convert(tmp_path / "h.onnx", tmp_path / "prj", clock=4.0)
+    m = read_manifest(tmp_path / "prj")
+    assert (m["board"], m["part"], m["clock_ns"]) == ("ultra96v2", "xczu3eg-sbva484-1-e", 4.0)
+    assert m["input"] == {"name": "global_in", "shape": [1, 16], "format": "ap_fixed<8,4,AP_RND_CONV,AP_SAT>"}
+    assert all("63,31" not in t for layer in m["layers"] for t in layer["types"].values())
+    assert json.loads((tmp_path / "prj" / "qfx.json").read_text()) == m
+
+
+def test_exported_graph_passes_the_onnx_checker_and_runs_in_qonnx(tmp_path: Path) -> None:
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+
+    model, x = trained("mlp")
+    proto = to_onnx(model, x[:1], tmp_path / "m.onnx")
+    onnx.checker.check_model(proto)
+    assert {n.op_type for n in proto.graph.node} == {"Quant", "MatMul", "Add", "Relu"}
+    wrapper = cleanup_model(ModelWrapper(str(tmp_path / "m.onnx")))
+    for i in range(20):
+        out = execute_onnx(wrapper, {wrapper.graph.input[0].name: x[i : i + 1].numpy().astype(np.float32)})
+        assert np.array_equal(next(iter(out.values())).astype(np.float64), model(x[i : i + 1]).detach().numpy())
+
+
+def test_emulation_of_the_export_equals_the_torch_model(tmp_path: Path) -> None:
+    model, x = trained("residual")
+    to_onnx(model, x[:1], tmp_path / "m.onnx")
+    convert(tmp_path / "m.onnx", tmp_path / "prj")
+    with torch.no_grad():
+        assert np.array_equal(emulate(tmp_path / "prj", x.numpy()), model(x).numpy())
