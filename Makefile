@@ -7,7 +7,12 @@ STAMP  := $(VENV)/.installed
 APT_TOOLS := g++ iverilog
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv system test demo bench lint clean
+.PHONY: venv system test demo bench lint clean hls csim verify synth
+
+MODEL   ?= runs/demo/model.onnx
+BOARD   ?= ultra96v2
+PROJECT ?= runs/hls
+INPUT   ?= runs/inputs.npy
 
 venv: $(STAMP)
 
@@ -26,8 +31,29 @@ $(STAMP): pyproject.toml | system
 test: venv
 	$(PY) -m pytest
 
+# train -> export -> convert for Ultra96-v2 -> C simulation on the whole test set, bit-exact
 demo: venv
-	$(VENV)/bin/qfx train --arch digits_mlp --bits 8 -o runs/digits_mlp.pt
+	$(VENV)/bin/qfx demo -o runs/demo
+
+# make hls MODEL=model.onnx BOARD=ultra96v2 PROJECT=runs/hls
+hls: venv
+	$(VENV)/bin/qfx convert $(MODEL) -o $(PROJECT) --board $(BOARD) --force
+
+# make csim PROJECT=runs/hls INPUT=inputs.npy  (writes $(PROJECT)/csim_outputs.npy)
+csim: venv
+	$(VENV)/bin/qfx csim $(PROJECT) --input $(INPUT) --output $(PROJECT)/csim_outputs.npy
+
+verify: venv
+	$(VENV)/bin/qfx verify $(PROJECT)
+
+# Vendor HLS synthesis with hls4ml's own build script, where Vitis HLS or Vivado HLS is installed.
+synth:
+	@cd $(PROJECT)/hls4ml_prj 2>/dev/null || { echo "no hls4ml project in $(PROJECT): run make hls first"; exit 2; }; \
+	if command -v vitis-run >/dev/null; then cd $(PROJECT)/hls4ml_prj && vitis-run --mode hls --tcl build_prj.tcl; \
+	elif command -v vitis_hls >/dev/null; then cd $(PROJECT)/hls4ml_prj && vitis_hls -f build_prj.tcl; \
+	elif command -v vivado_hls >/dev/null; then cd $(PROJECT)/hls4ml_prj && vivado_hls -f build_prj.tcl; \
+	else echo "make synth: no Vitis HLS (vitis-run, vitis_hls) or Vivado HLS (vivado_hls) on PATH;"; \
+	  echo "install AMD Vitis, or use the open-source flow (its own issue)"; exit 2; fi
 
 # Benchmarks print a table and write JSON under bench/results/; Brevitas is their dev-only peer.
 bench: venv

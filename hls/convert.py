@@ -7,6 +7,7 @@ accumulator and result ('auto'), and refuses the project if any type is left at 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -45,7 +46,11 @@ def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
     layers = []
     for layer in hm.get_layers():
         bias = layer.weights.get("bias") if hasattr(layer, "weights") else None
-        if bias is not None and not np.any(bias.data) and str(layer.types["bias_t"].precision).startswith(SENTINEL[:-1]):
+        if (
+            bias is not None
+            and not np.any(bias.data)
+            and str(layer.types["bias_t"].precision).startswith(SENTINEL[:-1])
+        ):
             # In place: the backend has already given the type its C++-writing class.
             precision = layer.types["bias_t"].precision
             precision.width, precision.integer, precision.signed = 1, 1, False
@@ -53,8 +58,10 @@ def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
         types = {k: str(v.precision) for k, v in layer.types.items() if k not in UNUSED_TYPES}
         for role, precision in types.items():
             if precision.startswith(SENTINEL[:-1]):
-                raise ValueError(f"layer {layer.name} ({layer.class_name}): {role} was not derived from the model "
-                                 "(left at hls4ml's default)")
+                raise ValueError(
+                    f"layer {layer.name} ({layer.class_name}): {role} was not derived from the model "
+                    "(left at hls4ml's default)"
+                )
         layers.append({"name": layer.name, "class": layer.class_name, "types": types})
     return layers
 
@@ -90,29 +97,49 @@ def convert(
     model, in_fmt = prepare(proto)
     in_name = model.graph.input[0].name
     in_shape = [int(d) for d in model.get_tensor_shape(in_name)]
-    config = hls4ml.utils.config_from_onnx_model(model, granularity="name", backend=hls_backend,
-                                                 default_precision=SENTINEL, default_reuse_factor=reuse)
-    config["Model"]["Strategy"] = hls_strategy
-    config["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = in_fmt.to_hls4ml()
-    for bn, (scale, bias) in batchnorm_formats(model).items():
-        precision = config["LayerName"].setdefault(bn, {}).setdefault("Precision", {})
-        precision.update({"scale": scale.to_hls4ml(), "bias": bias.to_hls4ml(), "result": "auto"})
+    bn_formats = batchnorm_formats(model)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        hm = hls4ml.converters.convert_from_onnx_model(
-            model, output_dir=str(out / PROJECT), project_name=PROJECT_NAME, backend=hls_backend,
-            part=target.part, clock_period=clock_ns, io_type=io_type, hls_config=config)
-        layers = _check_types(hm)
-        hm.compile()
+        # hls4ml narrates every layer on stdout; keep that in the project as a log instead.
+        with open(out / "hls4ml_convert.log", "w") as log, contextlib.redirect_stdout(log):
+            config = hls4ml.utils.config_from_onnx_model(
+                model, granularity="name", backend=hls_backend, default_precision=SENTINEL, default_reuse_factor=reuse
+            )
+            config["Model"]["Strategy"] = hls_strategy
+            config["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = in_fmt.to_hls4ml()
+            for bn, (scale, bias) in bn_formats.items():
+                precision = config["LayerName"].setdefault(bn, {}).setdefault("Precision", {})
+                precision.update({"scale": scale.to_hls4ml(), "bias": bias.to_hls4ml(), "result": "auto"})
+            hm = hls4ml.converters.convert_from_onnx_model(
+                model,
+                output_dir=str(out / PROJECT),
+                project_name=PROJECT_NAME,
+                backend=hls_backend,
+                part=target.part,
+                clock_period=clock_ns,
+                io_type=io_type,
+                hls_config=config,
+            )
+            layers = _check_types(hm)
+            hm.compile()
         onnx.save(proto, out / "model.onnx")
         out_var = hm.get_output_variables()[0]
         manifest = {
-            "board": target.name, "part": target.part, "family": target.family, "clock_ns": clock_ns,
-            "backend": backend, "io": io, "strategy": strategy, "reuse": reuse,
+            "board": target.name,
+            "part": target.part,
+            "family": target.family,
+            "clock_ns": clock_ns,
+            "backend": backend,
+            "io": io,
+            "strategy": strategy,
+            "reuse": reuse,
             "source": {"path": str(onnx_path), "sha256": hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()},
             "input": {"name": in_name, "shape": in_shape, "format": str(in_fmt)},
-            "output": {"name": out_var.name, "shape": [int(d) for d in out_var.shape],
-                       "type": str(out_var.type.precision)},
+            "output": {
+                "name": out_var.name,
+                "shape": [int(d) for d in out_var.shape],
+                "type": str(out_var.type.precision),
+            },
             "layers": layers,
             "project": PROJECT,
             "library": str(Path(_library(hm)).relative_to(out.resolve())),
@@ -153,8 +180,9 @@ class CSim:
         manifest = read_manifest(project_dir)
         lib = project_dir / manifest["library"]
         if not lib.is_file():
-            raise ValueError(f"{project_dir}: the compiled C simulation {manifest['library']} is missing; "
-                             "convert again")
+            raise ValueError(
+                f"{project_dir}: the compiled C simulation {manifest['library']} is missing; convert again"
+            )
         self._fn = getattr(ctypes.cdll.LoadLibrary(str(lib.resolve())), f"{PROJECT_NAME}_double")
         self.n_in = math.prod(manifest["input"]["shape"][1:])
         self.n_out = math.prod(manifest["output"]["shape"])

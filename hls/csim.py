@@ -57,9 +57,21 @@ def edge_vectors(fmt: FixedFormat, shape: list[int], n: int, seed: int = 0) -> n
     span = fmt.max_value - fmt.min_value
     lo, hi = fmt.min_value - span / 4, fmt.max_value + span / 4
     uniform = rng.uniform(lo, hi, size)
-    edges = np.array([fmt.min_value, fmt.max_value, fmt.min_value - fmt.lsb, fmt.max_value + fmt.lsb, 0.0,
-                      fmt.lsb / 2, -fmt.lsb / 2, fmt.max_value + fmt.lsb / 2, fmt.min_value - span - fmt.lsb,
-                      fmt.max_value + span + fmt.lsb, fmt.min_value + fmt.lsb / 2])
+    edges = np.array(
+        [
+            fmt.min_value,
+            fmt.max_value,
+            fmt.min_value - fmt.lsb,
+            fmt.max_value + fmt.lsb,
+            0.0,
+            fmt.lsb / 2,
+            -fmt.lsb / 2,
+            fmt.max_value + fmt.lsb / 2,
+            fmt.min_value - span - fmt.lsb,
+            fmt.max_value + span + fmt.lsb,
+            fmt.min_value + fmt.lsb / 2,
+        ]
+    )
     edge = edges[rng.integers(0, len(edges), size)]
     return np.where(np.arange(n).reshape(-1, *[1] * len(shape)) % 2 == 0, uniform, edge)
 
@@ -72,11 +84,16 @@ def verify(project_dir: str | Path, vectors: int = 2000, seed: int = 0) -> dict[
     diff = np.abs(emu - csim)
     bad = np.flatnonzero((emu != csim).any(axis=1))
     summary: dict[str, Any] = {
-        "vectors": int(len(x)), "mismatches": int(len(bad)), "max_abs_diff": float(diff.max(initial=0.0)),
+        "vectors": len(x),
+        "mismatches": len(bad),
+        "max_abs_diff": float(diff.max(initial=0.0)),
         "first_mismatch": {},
     }
     if len(bad):
         i = int(bad[0])
         summary["first_mismatch"][manifest["output"]["name"]] = {
-            "vector": i, "emulation": emu[i].tolist(), "csim": csim[i].tolist()}
+            "vector": i,
+            "emulation": emu[i].tolist(),
+            "csim": csim[i].tolist(),
+        }
     return summary

@@ -29,8 +29,12 @@ def _pool(x: torch.Tensor, a: dict, op: str) -> torch.Tensor:
     pads = list(a.get("pads", [0] * 2 * len(k)))
     if pads[: len(k)] != pads[len(k) :]:
         raise ValueError(f"{op}: asymmetric pads {pads} are not supported")
-    fn = {("MaxPool", 1): F.max_pool1d, ("MaxPool", 2): F.max_pool2d,
-          ("AveragePool", 1): F.avg_pool1d, ("AveragePool", 2): F.avg_pool2d}[(op, len(k))]
+    fn = {
+        ("MaxPool", 1): F.max_pool1d,
+        ("MaxPool", 2): F.max_pool2d,
+        ("AveragePool", 1): F.avg_pool1d,
+        ("AveragePool", 2): F.avg_pool2d,
+    }[(op, len(k))]
     kwargs = {"count_include_pad": False} if op == "AveragePool" else {}
     return fn(x, k, strides, pads[: len(k)], **kwargs)
 
@@ -42,8 +46,9 @@ def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, a: dict) -> 
         x = F.pad(x, [p for i in reversed(range(nd)) for p in (pads[i], pads[i + nd])])
         pads = [0] * 2 * nd
     fn = F.conv1d if nd == 1 else F.conv2d
-    return fn(x, w, b, list(a.get("strides", [1] * nd)), pads[:nd], list(a.get("dilations", [1] * nd)),
-              int(a.get("group", 1)))
+    return fn(
+        x, w, b, list(a.get("strides", [1] * nd)), pads[:nd], list(a.get("dilations", [1] * nd)), int(a.get("group", 1))
+    )
 
 
 class Emulator:
@@ -51,8 +56,9 @@ class Emulator:
 
     def __init__(self, proto: onnx.ModelProto) -> None:
         self.model = ModelWrapper(proto)
-        self.consts = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64))
-                       for t in proto.graph.initializer}
+        self.consts = {
+            t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in proto.graph.initializer
+        }
         self.formats = {n.name: quant_format(self.model, n) for n in proto.graph.node if n.op_type == "Quant"}
 
     def run(self, x: np.ndarray) -> np.ndarray:

@@ -18,12 +18,31 @@ from qonnx.util.cleanup import cleanup_model
 from qfx.fixed import MAX_WIDE_WIDTH, FixedFormat
 
 SUPPORTED_OPS = (
-    "Quant", "BipolarQuant", "MatMul", "Gemm", "Conv", "Add", "Mul", "Relu", "BatchNormalization",
-    "MaxPool", "AveragePool", "Flatten", "Reshape", "Transpose", "Identity",
+    "Quant",
+    "BipolarQuant",
+    "MatMul",
+    "Gemm",
+    "Conv",
+    "Add",
+    "Mul",
+    "Relu",
+    "BatchNormalization",
+    "MaxPool",
+    "AveragePool",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Identity",
 )
 # QONNX rounding_mode -> ap_fixed quantization mode (CEIL and UP have no ap_fixed equivalent).
-ROUNDING_FROM_QONNX = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", "DOWN": "TRN_ZERO",
-                       "HALF_UP": "RND_INF", "HALF_DOWN": "RND_ZERO"}
+ROUNDING_FROM_QONNX = {
+    "ROUND": "RND_CONV",
+    "HALF_EVEN": "RND_CONV",
+    "FLOOR": "TRN",
+    "DOWN": "TRN_ZERO",
+    "HALF_UP": "RND_INF",
+    "HALF_DOWN": "RND_ZERO",
+}
 # What hls4ml 1.3.0's Quant handling emits (quant_opt._calculate_precision_quantizer).
 HLS4ML_ROUNDING = ("RND_CONV", "TRN")
 HLS4ML_OVERFLOW = ("SAT", "SAT_SYM")
@@ -47,8 +66,10 @@ def load(path: str | Path) -> onnx.ModelProto:
 def check_ops(proto: onnx.ModelProto) -> None:
     for node in proto.graph.node:
         if node.op_type not in SUPPORTED_OPS:
-            raise ValueError(f"node {node.name or '(unnamed)'}: op type {node.op_type} is not supported "
-                             f"(supported: {', '.join(SUPPORTED_OPS)})")
+            raise ValueError(
+                f"node {node.name or '(unnamed)'}: op type {node.op_type} is not supported "
+                f"(supported: {', '.join(SUPPORTED_OPS)})"
+            )
 
 
 def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
@@ -77,8 +98,9 @@ def quant_format(model: ModelWrapper, node: onnx.NodeProto) -> FixedFormat:
     if np.any(zero != 0):
         raise ValueError(f"node {node.name}: zero point must be 0 for fixed point")
     if scale.size == 0 or np.any(scale <= 0) or np.any(np.frexp(scale)[0] != 0.5):
-        raise ValueError(f"node {node.name}: scale {scale.ravel()[:4].tolist()} is not a power of two; "
-                         "qfx targets exact fixed point")
+        raise ValueError(
+            f"node {node.name}: scale {scale.ravel()[:4].tolist()} is not a power of two; qfx targets exact fixed point"
+        )
     if np.unique(scale).size != 1:
         raise ValueError(f"node {node.name}: per-channel scales are not supported; use one power-of-two scale")
     if bits.size != 1 or bits.item() != round(bits.item()):
@@ -105,8 +127,9 @@ def exact_format(values: np.ndarray, where: str) -> FixedFormat:
     if not nonzero:
         return FixedFormat(1, 1, False)
     # x = M * 2^(e-53) with M an integer: it needs 53 - e - (trailing zeros of M) fractional bits.
-    frac = max(53 - e - ((m := int(abs(mm) * 2**53)) & -m).bit_length() + 1
-               for mm, e in (math.frexp(x) for x in nonzero))
+    frac = max(
+        53 - e - ((m := int(abs(mm) * 2**53)) & -m).bit_length() + 1 for mm, e in (math.frexp(x) for x in nonzero)
+    )
     codes = [int(x * 2.0**frac) for x in v]
     lo, hi = min(codes), max(codes)
     signed = lo < 0
@@ -130,14 +153,27 @@ def quantize_float_constants(model: ModelWrapper) -> ModelWrapper:
                 continue
             fmt = exact_format(value, f"node {node.name} input {name}")
             q_out = f"{name}_qfx_exact"
-            consts = [(f"{name}_qfx_scale", 2.0**-fmt.frac_bits), (f"{name}_qfx_zeropt", 0.0),
-                      (f"{name}_qfx_bits", float(fmt.width))]
+            consts = [
+                (f"{name}_qfx_scale", 2.0**-fmt.frac_bits),
+                (f"{name}_qfx_zeropt", 0.0),
+                (f"{name}_qfx_bits", float(fmt.width)),
+            ]
             for cname, cval in consts:
                 graph.initializer.append(numpy_helper.from_array(np.array(cval, dtype=np.float32), cname))
                 model.set_tensor_shape(cname, [])  # hls4ml reads every input's shape from value_info
-            graph.node.insert(list(graph.node).index(node), helper.make_node(
-                "Quant", [name] + [c for c, _ in consts], [q_out], name=f"{name}_qfx_exact_quant",
-                domain="qonnx.custom_op.general", signed=int(fmt.signed), narrow=0, rounding_mode="ROUND"))
+            graph.node.insert(
+                list(graph.node).index(node),
+                helper.make_node(
+                    "Quant",
+                    [name] + [c for c, _ in consts],
+                    [q_out],
+                    name=f"{name}_qfx_exact_quant",
+                    domain="qonnx.custom_op.general",
+                    signed=int(fmt.signed),
+                    narrow=0,
+                    rounding_mode="ROUND",
+                ),
+            )
             node.input[i] = q_out
     return cleanup_model(model)
 
@@ -147,8 +183,10 @@ def check_inputs_quantized(model: ModelWrapper) -> None:
     for inp in model.graph.input:
         for consumer in model.find_consumers(inp.name) or []:
             if consumer.op_type not in ("Quant", "BipolarQuant"):
-                raise ValueError(f"tensor {inp.name}: the input feeds {consumer.op_type} node {consumer.name} "
-                                 "unquantized; put a Quant node on it")
+                raise ValueError(
+                    f"tensor {inp.name}: the input feeds {consumer.op_type} node {consumer.name} "
+                    "unquantized; put a Quant node on it"
+                )
 
 
 def squeeze_broadcast_constants(model: ModelWrapper) -> ModelWrapper:
@@ -166,7 +204,7 @@ def squeeze_broadcast_constants(model: ModelWrapper) -> ModelWrapper:
             value = model.get_initializer(source)
             if value is None or value.ndim <= 1:
                 continue
-            squeezed = value.reshape(value.shape[next((i for i, d in enumerate(value.shape) if d != 1), -1):])
+            squeezed = value.reshape(value.shape[next((i for i, d in enumerate(value.shape) if d != 1), -1) :])
             model.set_initializer(source, squeezed)
             if producer is not None and producer.op_type == "Quant":
                 model.set_tensor_shape(name, list(squeezed.shape))
@@ -202,8 +240,10 @@ def batchnorm_formats(model: ModelWrapper) -> dict[str, tuple[FixedFormat, Fixed
         try:
             out[node.name] = (exact_format(scale, node.name), exact_format(bias, node.name))
         except ValueError:
-            raise ValueError(f"node {node.name}: BatchNormalization scale/bias are not exact in fixed point; "
-                             "quantize them (qfx.nn.BatchNorm) or fold them into the previous layer") from None
+            raise ValueError(
+                f"node {node.name}: BatchNormalization scale/bias are not exact in fixed point; "
+                "quantize them (qfx.nn.BatchNorm) or fold them into the previous layer"
+            ) from None
     return out
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from boards import all_boards
-
 from qfx.data import digits
 from qfx.models import ARCHITECTURES, build
 from qfx.train import fit, load_checkpoint, save_checkpoint
@@ -51,8 +50,17 @@ def _formats(args: argparse.Namespace) -> None:
 def _convert(args: argparse.Namespace) -> None:
     from hls.convert import convert
 
-    manifest = convert(args.model, args.output, board=args.board, backend=args.backend, io=args.io,
-                       strategy=args.strategy, reuse=args.reuse, clock=args.clock, force=args.force)
+    manifest = convert(
+        args.model,
+        args.output,
+        board=args.board,
+        backend=args.backend,
+        io=args.io,
+        strategy=args.strategy,
+        reuse=args.reuse,
+        clock=args.clock,
+        force=args.force,
+    )
     print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
     print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
 
@@ -86,8 +94,13 @@ def _verify(args: argparse.Namespace) -> None:
 def _boards(args: argparse.Namespace) -> None:
     print(f"{'board':<12}{'part':<24}{'LUT':>10}{'FF':>10}{'DSP':>7}{'BRAM36':>8}{'URAM':>6}{'clock':>8}")
     for b in all_boards().values():
-        print(f"{b.name:<12}{b.part:<24}{b.lut:>10,}{b.ff:>10,}{b.dsp:>7,}{b.bram36:>8,}{b.uram:>6,}"
-              f"{b.clock_ns:>6} ns")
+        print(f"{b.name:<12}{b.part:<24}{b.lut:>10,}{b.ff:>10,}{b.dsp:>7,}{b.bram36:>8,}{b.uram:>6,}{b.clock_ns:>6} ns")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from qfx.demo import run
+
+    run(args.output, bits=args.bits, epochs=args.epochs, board=args.board)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,6 +138,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--vectors", type=int, default=2000)
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=_verify)
+    d = sub.add_parser("demo", help="train -> export -> convert -> C simulation, bit-exact, on digits")
+    d.add_argument("--bits", type=int, default=6)
+    d.add_argument("--epochs", type=int, default=60)
+    d.add_argument("--board", default="ultra96v2")
+    d.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
+    d.set_defaults(run=_demo)
     b = sub.add_parser("boards", help="list the boards qfx targets")
     b.set_defaults(run=_boards)
     return p

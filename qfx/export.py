@@ -25,7 +25,13 @@ from qfx.quant import FixedQuantizer, KHotQuantizer
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 # QONNX rounding_mode strings that are exactly an ap_fixed quantization mode.
-QONNX_ROUNDING = {"RND_CONV": "ROUND", "TRN": "FLOOR", "TRN_ZERO": "DOWN", "RND_INF": "HALF_UP", "RND_ZERO": "HALF_DOWN"}
+QONNX_ROUNDING = {
+    "RND_CONV": "ROUND",
+    "TRN": "FLOOR",
+    "TRN_ZERO": "DOWN",
+    "RND_INF": "HALF_UP",
+    "RND_ZERO": "HALF_DOWN",
+}
 OPSET = 13
 
 
@@ -75,7 +81,9 @@ class _Builder:
             attrs["qfx_k_hot"] = k_hot
         return self.node("Quant", [x, scale, zero, bits], base, domain=QONNX_DOMAIN, **attrs)
 
-    def quantized_param(self, q: FixedQuantizer, value: torch.Tensor, base: str, layout: np.ndarray | None = None) -> str:
+    def quantized_param(
+        self, q: FixedQuantizer, value: torch.Tensor, base: str, layout: np.ndarray | None = None
+    ) -> str:
         """The parameter quantized by its qfx quantizer, stored as float, behind an identity Quant."""
         data = q(value.detach().double()).detach().numpy() if layout is None else layout
         k = q.k if isinstance(q, KHotQuantizer) else None
@@ -108,8 +116,16 @@ def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
             inputs = [x, wq] + ([b.quantized_param(m.bias_q, m.bias, f"{name}_bias")] if m.bias_q is not None else [])
             nd = len(m.kernel_size)
             pads = list(m.padding) * 2 if isinstance(m.padding, tuple) else [m.padding] * 2 * nd
-            y = b.node("Conv", inputs, f"{name}_conv", kernel_shape=list(m.kernel_size), strides=list(m.stride),
-                       pads=pads, group=m.groups, dilations=list(m.dilation))
+            y = b.node(
+                "Conv",
+                inputs,
+                f"{name}_conv",
+                kernel_shape=list(m.kernel_size),
+                strides=list(m.stride),
+                pads=pads,
+                group=m.groups,
+                dilations=list(m.dilation),
+            )
     elif isinstance(m, qnn.BatchNorm1d | qnn.BatchNorm2d):
         # gamma = scale, beta = shift, mean 0, variance 1, epsilon 0: ONNX's BatchNormalization is then
         # exactly x * scale + shift, which hls4ml's BatchNormalization layer computes.
@@ -127,8 +143,14 @@ def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
     elif isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d | qnn.AvgPool1d | qnn.AvgPool2d):
         nd = 2 if isinstance(m, qnn.MaxPool2d | qnn.AvgPool2d) else 1
         op = "MaxPool" if isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d) else "AveragePool"
-        y = b.node(op, [x], f"{name}_{op.lower()}", kernel_shape=_dims(m.kernel_size, nd),
-                   strides=_dims(m.stride, nd), pads=_dims(m.padding, nd) * 2)
+        y = b.node(
+            op,
+            [x],
+            f"{name}_{op.lower()}",
+            kernel_shape=_dims(m.kernel_size, nd),
+            strides=_dims(m.stride, nd),
+            pads=_dims(m.padding, nd) * 2,
+        )
     elif isinstance(m, qnn.Flatten):
         return b.node("Flatten", [x], f"{name}_flatten", axis=m.start_dim)
     else:
@@ -168,7 +190,11 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> 
         else:
             raise ValueError(f"{node.name}: `{node.target}` is not a qfx layer; only qfx.nn modules export")
     onnx_graph = helper.make_graph(b.nodes, "qfx_model", inputs, outputs, b.inits)
-    proto = helper.make_model(onnx_graph, producer_name="qfx", opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(QONNX_DOMAIN, 1)])
+    proto = helper.make_model(
+        onnx_graph,
+        producer_name="qfx",
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(QONNX_DOMAIN, 1)],
+    )
     proto.metadata_props.add(key="qfx_formats", value=json.dumps({k: str(v) for k, v in qnn.formats(model).items()}))
     onnx.checker.check_model(proto)
     path = Path(path)

@@ -37,8 +37,12 @@ def trained(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     images = name == "cnn"
     data = digits(images=images)
-    model = {"mlp": lambda: digits_mlp(6), "cnn": lambda: digits_cnn(6), "residual": ResidualMLP,
-             "khot": lambda: digits_mlp(6, k_hot=2)}[name]()
+    model = {
+        "mlp": lambda: digits_mlp(6),
+        "cnn": lambda: digits_cnn(6),
+        "residual": ResidualMLP,
+        "khot": lambda: digits_mlp(6, k_hot=2),
+    }[name]()
     fit(model, data, epochs=3)
     return model.double().eval(), data.x_test.double()
 
@@ -51,9 +55,18 @@ def hand_built_qonnx(path: str) -> None:
     def quant(name: str, x: str, scale: float, bits: int, signed: int, nodes: list, inits: list) -> str:
         for suffix, value in (("s", scale), ("z", 0.0), ("b", float(bits))):
             inits.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"{name}_{suffix}"))
-        nodes.append(helper.make_node("Quant", [x, f"{name}_s", f"{name}_z", f"{name}_b"], [name], name=f"{name}_node",
-                                      domain="qonnx.custom_op.general", signed=signed, narrow=0,
-                                      rounding_mode="ROUND"))
+        nodes.append(
+            helper.make_node(
+                "Quant",
+                [x, f"{name}_s", f"{name}_z", f"{name}_b"],
+                [name],
+                name=f"{name}_node",
+                domain="qonnx.custom_op.general",
+                signed=signed,
+                narrow=0,
+                rounding_mode="ROUND",
+            )
+        )
         return name
 
     nodes: list = []
@@ -69,8 +82,14 @@ def hand_built_qonnx(path: str) -> None:
     hq = quant("hq", "hr", 2.0**-3, 6, 0, nodes, inits)
     w2q = quant("w2q", "w2", 2.0**-6, 6, 1, nodes, inits)
     nodes.append(helper.make_node("MatMul", [hq, w2q], ["y"], name="matmul"))
-    graph = helper.make_graph(nodes, "hand_built", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
-                                                    helper.make_opsetid("qonnx.custom_op.general", 1)])
+    graph = helper.make_graph(
+        nodes,
+        "hand_built",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
+    )
     onnx.save(model, path)
