@@ -198,6 +198,7 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> 
     proto.metadata_props.add(key="qfx_formats", value=json.dumps({k: str(v) for k, v in qnn.formats(model).items()}))
     onnx.checker.check_model(proto)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     onnx.save(proto, tmp)
     tmp.replace(path)
