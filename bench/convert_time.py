@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import statistics
 import tempfile
@@ -30,7 +31,7 @@ WIDTHS = (16, 64, 32, 32, 5)
 
 def qfx_mlp(bits: int) -> qnn.Sequential:
     layers: list[nn.Module] = [qnn.Quant(Spec(bits))]
-    for i, (a, b) in enumerate(zip(WIDTHS[:-1], WIDTHS[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(WIDTHS)):
         last = i == len(WIDTHS) - 2
         layers.append(qnn.Linear(a, b, weight=bits, result=None))
         if not last:
@@ -40,7 +41,7 @@ def qfx_mlp(bits: int) -> qnn.Sequential:
 
 def float_mlp() -> nn.Sequential:
     layers: list[nn.Module] = []
-    for a, b in zip(WIDTHS[:-1], WIDTHS[1:], strict=True):
+    for a, b in itertools.pairwise(WIDTHS):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 
@@ -63,7 +64,8 @@ def time_hls4ml(work: Path) -> dict[str, float]:
     with contextlib.redirect_stdout(io.StringIO()):
         config = hls4ml.utils.config_from_pytorch_model(model, (WIDTHS[0],), backend="Vitis")
         hm = hls4ml.converters.convert_from_pytorch_model(
-            model, output_dir=str(work / "plain"), backend="Vitis", part="xczu3eg-sbva484-1-e", hls_config=config)
+            model, output_dir=str(work / "plain"), backend="Vitis", part="xczu3eg-sbva484-1-e", hls_config=config
+        )
         t1 = time.perf_counter()
         hm.compile()
     t2 = time.perf_counter()
@@ -81,14 +83,20 @@ def main() -> None:
         for r in range(args.repeats):
             runs["hls4ml"].append(time_hls4ml(Path(tmp) / f"h{r}"))
             runs["qfx"].append(time_qfx(Path(tmp) / f"q{r}", args.bits))
-    med = {k: {m: statistics.median(run[m] for run in v) for m in ("export_s", "convert_compile_s", "total_s")}
-           for k, v in runs.items()}
+    med = {
+        k: {m: statistics.median(run[m] for run in v) for m in ("export_s", "convert_compile_s", "total_s")}
+        for k, v in runs.items()
+    }
     print(f"MLP {'-'.join(map(str, WIDTHS))}, median of {args.repeats}, seconds")
     print(f"{'flow':<34}{'export':>10}{'convert+compile':>18}{'total':>10}")
-    print(f"{'plain hls4ml (float, PyTorch)':<34}{med['hls4ml']['export_s']:>10.2f}"
-          f"{med['hls4ml']['convert_compile_s']:>18.2f}{med['hls4ml']['total_s']:>10.2f}")
-    print(f"{f'qfx {args.bits}-bit (QONNX, exact types)':<34}{med['qfx']['export_s']:>10.2f}"
-          f"{med['qfx']['convert_compile_s']:>18.2f}{med['qfx']['total_s']:>10.2f}")
+    print(
+        f"{'plain hls4ml (float, PyTorch)':<34}{med['hls4ml']['export_s']:>10.2f}"
+        f"{med['hls4ml']['convert_compile_s']:>18.2f}{med['hls4ml']['total_s']:>10.2f}"
+    )
+    print(
+        f"{f'qfx {args.bits}-bit (QONNX, exact types)':<34}{med['qfx']['export_s']:>10.2f}"
+        f"{med['qfx']['convert_compile_s']:>18.2f}{med['qfx']['total_s']:>10.2f}"
+    )
     ratio = med["qfx"]["total_s"] / med["hls4ml"]["total_s"]
     print(f"ratio qfx / plain hls4ml: {ratio:.2f}x (goal <= 1.5x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -247,6 +247,16 @@ def batchnorm_formats(model: ModelWrapper) -> dict[str, tuple[FixedFormat, Fixed
     return out
 
 
+def check_hls4ml_modes(node: onnx.NodeProto, fmt: FixedFormat) -> None:
+    """hls4ml 1.3.0 turns a Quant into ap_fixed with AP_RND_CONV or AP_TRN and AP_SAT or AP_SAT_SYM only."""
+    if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
+        raise ValueError(
+            f"node {node.name}: rounding {fmt.rounding} with overflow {fmt.overflow} cannot be "
+            "converted: hls4ml's Quant handling supports "
+            f"rounding {'/'.join(HLS4ML_ROUNDING)} and overflow {'/'.join(HLS4ML_OVERFLOW)}"
+        )
+
+
 def input_format(model: ModelWrapper) -> FixedFormat:
     """The format of the model's first quantizer: what the hardware's input port carries."""
     return quant_format(model, model.find_consumers(model.graph.input[0].name)[0])
@@ -262,7 +272,7 @@ def prepare(proto: onnx.ModelProto) -> tuple[ModelWrapper, FixedFormat]:
     check_inputs_quantized(model)
     for node in model.graph.node:
         if node.op_type == "Quant":
-            quant_format(model, node)
+            check_hls4ml_modes(node, quant_format(model, node))
     in_fmt = input_format(model)
     model = model.transform(GemmToMatMul())
     model = quantize_float_constants(cleanup_model(model))

@@ -98,3 +98,16 @@ def test_csim_on_a_directory_that_is_no_project_is_refused(tmp_path: Path, capsy
     np.save(tmp_path / "x.npy", np.zeros((1, 4)))
     rc, err = _run(["csim", str(tmp_path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y")], capsys)
     assert rc == 2 and "qfx.json" in err
+
+
+def test_a_wrapping_quantizer_hls4ml_cannot_express_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    import qfx.nn as qnn
+    from qfx.export import to_onnx
+    from qfx.quant import Spec
+
+    model = qnn.Sequential(qnn.Quant(Spec(8, overflow="WRAP")), qnn.Linear(4, 2, result=None))
+    to_onnx(model, torch.randn(1, 4), tmp_path / "m.onnx")
+    rc, err = _run(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "p")], capsys)
+    assert rc == 2 and "node Quant_0: rounding RND_CONV with overflow WRAP cannot be converted" in err
