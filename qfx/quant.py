@@ -41,7 +41,15 @@ class Spec:
     def build(self, channels: int = 1, axis: int = 0) -> FixedQuantizer:
         channels = channels if self.per_channel else 1
         if self.k_hot is not None:
-            return KHotQuantizer(self.width, self.k_hot, self.signed, self.rounding, self.overflow, channels, axis)
+            return KHotQuantizer(
+                self.width,
+                self.k_hot,
+                signed=self.signed,
+                rounding=self.rounding,
+                overflow=self.overflow,
+                channels=channels,
+                axis=axis,
+            )
         return FixedQuantizer(self.width, self.signed, self.rounding, self.overflow, channels, axis)
 
 
@@ -158,18 +166,8 @@ class KHotQuantizer(FixedQuantizer):
     remaining residual (ties to the larger), kept only while the partial sum stays in range.
     """
 
-    def __init__(
-        self,
-        width: int,
-        k: int,
-        signed: bool = True,
-        rounding: str = "RND_CONV",
-        overflow: str = "SAT",
-        channels: int = 1,
-        axis: int = 0,
-        int_bits: float | None = None,
-    ) -> None:
-        super().__init__(width, signed, rounding, overflow, channels, axis, int_bits)
+    def __init__(self, width: int, k: int, **kwargs: object) -> None:
+        super().__init__(width, **kwargs)  # type: ignore[arg-type]
         self.k = k
 
     def extra_repr(self) -> str:

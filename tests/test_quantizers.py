@@ -43,30 +43,25 @@ def test_straight_through_gradient_passes_inside_and_stops_at_saturation() -> No
     assert x.grad.tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
-def test_binary_point_moves_up_when_values_clip() -> None:
-    torch.manual_seed(0)
-    q = FixedQuantizer(6, int_bits=1)
-    opt = torch.optim.Adam(q.parameters(), lr=0.05)
-    x = torch.randn(4096) * 8
-    for _ in range(200):
+def _fit_to_data(q: FixedQuantizer, x: torch.Tensor, lr: float, steps: int) -> FixedFormat:
+    """Minimise the quantization MSE over the binary point alone; return the learned format."""
+    opt = torch.optim.Adam(q.parameters(), lr=lr)
+    for _ in range(steps):
         loss = (q(x) - x).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert q.format.int_bits >= 4
+    return q.format
+
+
+def test_binary_point_moves_up_when_values_clip() -> None:
+    torch.manual_seed(0)
+    assert _fit_to_data(FixedQuantizer(6, int_bits=1), torch.randn(4096) * 8, 0.05, 200).int_bits >= 4
 
 
 def test_binary_point_moves_down_when_values_are_small() -> None:
     torch.manual_seed(0)
-    q = FixedQuantizer(6, int_bits=3)
-    opt = torch.optim.Adam(q.parameters(), lr=0.1)
-    x = torch.randn(4096) * 0.05
-    for _ in range(300):
-        loss = (q(x) - x).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert q.format.int_bits <= 0
+    assert _fit_to_data(FixedQuantizer(6, int_bits=3), torch.randn(4096) * 0.05, 0.1, 300).int_bits <= 0
 
 
 @pytest.mark.parametrize(("width", "k"), [(8, 1), (8, 2), (6, 3), (4, 1), (12, 2)])

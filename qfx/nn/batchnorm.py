@@ -17,7 +17,17 @@ class _BatchNorm(FixedLayer):
     """Batch statistics while training, running statistics in eval; the per-channel affine map that
     hls4ml's BatchNormalization computes, with `scale` and `shift` in fixed point."""
 
-    def _init_quantizers(self, scale: Spec | int, shift: Spec | int, result: Spec | int | None) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        *,
+        scale: Spec | int = 8,
+        shift: Spec | int = 8,
+        result: Spec | int | None = 8,
+    ) -> None:
+        super().__init__(num_features, eps, momentum)  # the torch BatchNormNd next in the MRO
         self.scale_q = Spec.of(scale).build()
         self.shift_q = Spec.of(shift).build()
         self.result_q = result_quantizer(result)
@@ -51,33 +61,11 @@ class _BatchNorm(FixedLayer):
 
 
 class BatchNorm1d(_BatchNorm, nn.BatchNorm1d):
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-        *,
-        scale: Spec | int = 8,
-        shift: Spec | int = 8,
-        result: Spec | int | None = 8,
-    ) -> None:
-        nn.BatchNorm1d.__init__(self, num_features, eps, momentum)
-        self._init_quantizers(scale, shift, result)
+    pass
 
 
 class BatchNorm2d(_BatchNorm, nn.BatchNorm2d):
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-        *,
-        scale: Spec | int = 8,
-        shift: Spec | int = 8,
-        result: Spec | int | None = 8,
-    ) -> None:
-        nn.BatchNorm2d.__init__(self, num_features, eps, momentum)
-        self._init_quantizers(scale, shift, result)
+    pass
 
 
 @torch.no_grad()

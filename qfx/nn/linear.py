@@ -66,47 +66,33 @@ class Linear(_WeightedLayer, nn.Linear):
 
 
 class _Conv(_WeightedLayer):
+    """Shared by Conv1d and Conv2d (zero padding only: padding zeros are exact)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        weight: Spec | int = 8,
+        bias_spec: Spec | int | None = None,
+        result: Spec | int | None = 8,
+    ) -> None:
+        # the torch ConvNd next in the MRO
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
+        self._init_quantizers(out_channels, weight, bias_spec, result, bias)
+
     def _op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return self._conv_forward(x, w, b)  # type: ignore[attr-defined]
 
 
 class Conv1d(_Conv, nn.Conv1d):
-    """nn.Conv1d in fixed point (zero padding only: padding zeros are exact)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        bias: bool = True,
-        *,
-        weight: Spec | int = 8,
-        bias_spec: Spec | int | None = None,
-        result: Spec | int | None = 8,
-    ) -> None:
-        nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
-        self._init_quantizers(out_channels, weight, bias_spec, result, bias)
+    """nn.Conv1d in fixed point."""
 
 
 class Conv2d(_Conv, nn.Conv2d):
-    """nn.Conv2d in fixed point (zero padding only: padding zeros are exact)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        *,
-        weight: Spec | int = 8,
-        bias_spec: Spec | int | None = None,
-        result: Spec | int | None = 8,
-    ) -> None:
-        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
-        self._init_quantizers(out_channels, weight, bias_spec, result, bias)
+    """nn.Conv2d in fixed point."""
