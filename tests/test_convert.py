@@ -69,3 +69,15 @@ def test_emulation_of_the_export_equals_the_torch_model(tmp_path: Path) -> None:
     convert(tmp_path / "m.onnx", tmp_path / "prj")
     with torch.no_grad():
         assert np.array_equal(emulate(tmp_path / "prj", x.numpy()), model(x).numpy())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"io": "stream"}, {"backend": "vivado"}, {"strategy": "resource", "reuse": 4}],
+    ids=["io_stream", "vivado", "resource_reuse4"],
+)
+def test_backend_io_and_strategy_options_stay_bit_exact(options: dict, tmp_path: Path) -> None:
+    hand_built_qonnx(str(tmp_path / "h.onnx"))
+    manifest = convert(tmp_path / "h.onnx", tmp_path / "prj", **options)
+    assert all(manifest[k] == v for k, v in options.items())
+    assert verify(tmp_path / "prj", vectors=2000)["mismatches"] == 0
