@@ -81,11 +81,11 @@ class _Builder:
             attrs["qfx_k_hot"] = k_hot
         return self.node("Quant", [x, scale, zero, bits], base, domain=QONNX_DOMAIN, **attrs)
 
-    def quantized_param(
-        self, q: FixedQuantizer, value: torch.Tensor, base: str, layout: np.ndarray | None = None
-    ) -> str:
-        """The parameter quantized by its qfx quantizer, stored as float, behind an identity Quant."""
-        data = q(value.detach().double()).detach().numpy() if layout is None else layout
+    def param(self, q: FixedQuantizer, values: torch.Tensor | np.ndarray, base: str) -> str:
+        """A parameter already quantized by `q`, stored as float32 behind an identity Quant of q's format."""
+        data = values.detach().numpy() if isinstance(values, torch.Tensor) else values
+        if not np.array_equal(data.astype(np.float32).astype(np.float64), data):
+            raise ValueError(f"{base}: quantized values do not fit float32 exactly (ONNX stores float32)")
         k = q.k if isinstance(q, KHotQuantizer) else None
         return self.quant(self.const(base, data), q.format, f"{base}_quant", k)
 
@@ -94,35 +94,26 @@ def _dims(value: int | tuple[int, ...], nd: int) -> list[int]:
     return list(value) if isinstance(value, tuple) else [int(value)] * nd
 
 
-def _check_float32_exact(values: np.ndarray, where: str) -> None:
-    if not np.array_equal(values.astype(np.float32).astype(np.float64), values):
-        raise ValueError(f"{where}: quantized values do not fit float32 exactly (ONNX stores float32)")
-
-
 def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
     x = args[0]
     if isinstance(m, qnn.Quant):
         return b.quant(x, m.result_q.format, name)
     if isinstance(m, (qnn.Linear, qnn.Conv1d, qnn.Conv2d)):
-        w = m.weight_q(m.weight.detach().double()).detach().numpy()
-        _check_float32_exact(w, f"{name}.weight")
+        w = m.weight_q(m.weight.detach().double())
+        bias = [] if m.bias_q is None else [b.param(m.bias_q, m.bias_q(m.bias.detach().double()), f"{name}_bias")]
         if isinstance(m, qnn.Linear):
-            wq = b.quantized_param(m.weight_q, m.weight, f"{name}_weight", w.T.copy())
-            y = b.node("MatMul", [x, wq], f"{name}_matmul")
-            if m.bias_q is not None:
-                y = b.node("Add", [y, b.quantized_param(m.bias_q, m.bias, f"{name}_bias")], f"{name}_add")
+            y = b.node("MatMul", [x, b.param(m.weight_q, w.T.contiguous(), f"{name}_weight")], f"{name}_matmul")
+            if bias:
+                y = b.node("Add", [y, *bias], f"{name}_add")
         else:
-            wq = b.quantized_param(m.weight_q, m.weight, f"{name}_weight", w)
-            inputs = [x, wq] + ([b.quantized_param(m.bias_q, m.bias, f"{name}_bias")] if m.bias_q is not None else [])
             nd = len(m.kernel_size)
-            pads = list(m.padding) * 2 if isinstance(m.padding, tuple) else [m.padding] * 2 * nd
             y = b.node(
                 "Conv",
-                inputs,
+                [x, b.param(m.weight_q, w, f"{name}_weight"), *bias],
                 f"{name}_conv",
                 kernel_shape=list(m.kernel_size),
                 strides=list(m.stride),
-                pads=pads,
+                pads=_dims(m.padding, nd) * 2,
                 group=m.groups,
                 dilations=list(m.dilation),
             )
@@ -130,8 +121,8 @@ def _emit_module(b: _Builder, m: nn.Module, name: str, args: list[str]) -> str:
         # gamma = scale, beta = shift, mean 0, variance 1, epsilon 0: ONNX's BatchNormalization is then
         # exactly x * scale + shift, which hls4ml's BatchNormalization layer computes.
         scale, shift = m.scale_shift()
-        gamma = b.quantized_param(m.scale_q, scale, f"{name}_scale")
-        beta = b.quantized_param(m.shift_q, shift, f"{name}_shift")
+        gamma = b.param(m.scale_q, m.scale_q(scale.double()), f"{name}_scale")
+        beta = b.param(m.shift_q, m.shift_q(shift.double()), f"{name}_shift")
         channels = scale.shape[0]
         mean = b.const(f"{name}_mean", np.zeros(channels))
         var = b.const(f"{name}_var", np.ones(channels))
@@ -167,7 +158,7 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> 
     model = copy.deepcopy(model).double().eval()
     example = example_input.detach().double()[:1]
     with torch.no_grad():
-        model(example)
+        out_shape = list(model(example).shape)
         graph = fx.GraphModule(model, _Tracer().trace(model))
     b = _Builder()
     values: dict[str, str] = {}
@@ -183,10 +174,7 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> 
         elif node.op == "call_function" and getattr(node.target, "__name__", "") in ("add", "iadd"):
             raise ValueError(f"{node.name}: a bare `+` has no fixed-point format; use qfx.nn.Add")
         elif node.op == "output":
-            out = values[node.args[0].name]
-            with torch.no_grad():
-                shape = list(model(example).shape)
-            outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, shape))
+            outputs.append(helper.make_tensor_value_info(values[node.args[0].name], TensorProto.FLOAT, out_shape))
         else:
             raise ValueError(f"{node.name}: `{node.target}` is not a qfx layer; only qfx.nn modules export")
     onnx_graph = helper.make_graph(b.nodes, "qfx_model", inputs, outputs, b.inits)

@@ -39,18 +39,16 @@ class Spec:
         return value if isinstance(value, Spec) else cls(value, **defaults)  # type: ignore[arg-type]
 
     def build(self, channels: int = 1, axis: int = 0) -> FixedQuantizer:
-        channels = channels if self.per_channel else 1
+        kwargs = {
+            "signed": self.signed,
+            "rounding": self.rounding,
+            "overflow": self.overflow,
+            "channels": channels if self.per_channel else 1,
+            "axis": axis,
+        }
         if self.k_hot is not None:
-            return KHotQuantizer(
-                self.width,
-                self.k_hot,
-                signed=self.signed,
-                rounding=self.rounding,
-                overflow=self.overflow,
-                channels=channels,
-                axis=axis,
-            )
-        return FixedQuantizer(self.width, self.signed, self.rounding, self.overflow, channels, axis)
+            return KHotQuantizer(self.width, self.k_hot, **kwargs)
+        return FixedQuantizer(self.width, **kwargs)
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -96,6 +94,7 @@ class FixedQuantizer(nn.Module):
         validate_format(width, 0, signed, rounding, overflow)
         self.width, self.signed, self.rounding, self.overflow = width, signed, rounding, overflow
         self.axis = axis
+        self.code_range = FixedFormat(width, 0, signed)  # the integer codes, whatever the binary point
         self.int_bits = nn.Parameter(torch.full((channels,), float(int_bits or 0.0)))
         # Until calibrated, the first batch sets I so that its largest magnitude just fits.
         self.register_buffer("calibrated", torch.tensor(int_bits is not None))
@@ -138,8 +137,8 @@ class FixedQuantizer(nn.Module):
         lsb = self._channel_view(torch.exp2(self.integer_bits() - self.width), x).to(x.dtype)
         v = x / lsb
         q = self.codes(v.detach())
-        code_range = FixedFormat(self.width, 0, self.signed)
-        overflowed = (v.detach() < code_range.min_int - 0.5) | (v.detach() > code_range.max_int + 0.5)
+        lo, hi = self.code_range.min_int, self.code_range.max_int
+        overflowed = (v.detach() < lo - 0.5) | (v.detach() > hi + 0.5)
         inside = v + (q - v).detach()
         out = lsb * torch.where(overflowed, q, inside)
         return tag(out, self.format)
@@ -174,8 +173,7 @@ class KHotQuantizer(FixedQuantizer):
         return f"{super().extra_repr()}, k_hot={self.k}"
 
     def codes(self, v: torch.Tensor) -> torch.Tensor:
-        code_range = FixedFormat(self.width, 0, self.signed)
-        lo, hi = float(code_range.min_int), float(code_range.max_int)
+        lo, hi = float(self.code_range.min_int), float(self.code_range.max_int)
         target = quantize_int(v, self.width, self.signed, self.rounding, "SAT")
         acc = torch.zeros_like(target)
         top = self.width - 2 if self.signed else self.width - 1

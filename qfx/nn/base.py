@@ -9,9 +9,9 @@ from qfx.fixed import FixedFormat
 from qfx.quant import FixedQuantizer, Spec, tag
 
 
-def result_quantizer(result: Spec | int | None, channels: int = 1, axis: int = 1) -> FixedQuantizer | None:
-    """The quantizer of a layer's output; None keeps the exact accumulator as the output."""
-    return None if result is None else Spec.of(result).build(channels, axis)
+def result_quantizer(result: Spec | int | None) -> FixedQuantizer | None:
+    """The per-tensor quantizer of a layer's output; None keeps the exact accumulator as the output."""
+    return None if result is None else Spec.of(result).build()
 
 
 class FixedLayer(nn.Module):

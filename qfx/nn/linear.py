@@ -58,7 +58,7 @@ class Linear(_WeightedLayer, nn.Linear):
         bias_spec: Spec | int | None = None,
         result: Spec | int | None = 8,
     ) -> None:
-        nn.Linear.__init__(self, in_features, out_features, bias)
+        super().__init__(in_features, out_features, bias)  # the torch nn.Linear next in the MRO
         self._init_quantizers(out_features, weight, bias_spec, result, bias)
 
     def _op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
