@@ -67,10 +67,11 @@ class Emulator:
         values[graph.input[0].name] = torch.as_tensor(np.asarray(x, dtype=np.float64))
         for node in graph.node:
             args = [values[i] if i else None for i in node.input]
-            values[node.output[0]] = self._op(node, args)
+            values[node.output[0]] = self.op(node, args)
         return values[graph.output[0].name].numpy()
 
-    def _op(self, node: onnx.NodeProto, args: list[torch.Tensor | None]) -> torch.Tensor:
+    def op(self, node: onnx.NodeProto, args: list[torch.Tensor | None]) -> torch.Tensor:
+        """One node on float64 tensors."""
         a = _attrs(node)
         x = args[0]
         ops: dict[str, Callable[[], torch.Tensor]] = {
