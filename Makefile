@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 APT_TOOLS := g++ iverilog
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv system test demo bench lint clean hls csim verify synth
+.PHONY: venv system test demo bench lint clean hls rtl csim sim verify synth
 
 MODEL   ?= runs/demo/model.onnx
 BOARD   ?= ultra96v2
 PROJECT ?= runs/hls
 INPUT   ?= runs/inputs.npy
+STYLE   ?= da
+SIMULATOR ?= verilator
 
 venv: $(STAMP)
 
@@ -43,8 +45,17 @@ hls: venv
 csim: venv
 	$(VENV)/bin/qfx csim $(PROJECT) --input $(INPUT) --output $(PROJECT)/csim_outputs.npy
 
+# make rtl PROJECT=runs/hls STYLE=da|mult  (rewrites $(PROJECT)/rtl)
+rtl: venv
+	$(VENV)/bin/qfx rtl $(PROJECT) --style $(STYLE)
+
+# make sim PROJECT=runs/hls INPUT=inputs.npy SIMULATOR=verilator|icarus  (cocotb bench on the RTL)
+sim: venv
+	$(VENV)/bin/qfx sim $(PROJECT) --input $(INPUT) --output $(PROJECT)/rtl_outputs.npy --simulator $(SIMULATOR)
+
+# emulation vs C simulation vs RTL on random and edge-case vectors
 verify: venv
-	$(VENV)/bin/qfx verify $(PROJECT)
+	$(VENV)/bin/qfx verify $(PROJECT) --simulator $(SIMULATOR)
 
 # Vendor HLS synthesis with hls4ml's own build script, where Vitis HLS or Vivado HLS is installed.
 synth:
@@ -59,6 +70,8 @@ synth:
 bench: venv
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/quant_accuracy.py
+	$(PY) bench/convert_time.py
+	$(PY) bench/rtl_sim.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -22,6 +22,8 @@ import onnx
 
 import boards
 from hls.qonnx_graph import batchnorm_formats, load, prepare
+from hls.rtl import write_rtl
+from hls.rtl.trace import STYLES
 
 PROJECT = "hls4ml_prj"
 PROJECT_NAME = "qfx_model"
@@ -76,12 +78,15 @@ def convert(
     reuse: int = 1,
     clock: float | None = None,
     force: bool = False,
+    rtl: str = "da",
 ) -> dict[str, Any]:
-    """Convert, compile the C simulation and write the manifest; returns the manifest."""
+    """Convert, compile the C simulation, write the RTL (style `rtl`, or "none") and the manifest."""
     target = boards.get(board)
     hls_backend = _choice("backend", backend, BACKENDS)
     io_type = _choice("io", io, IO_TYPES)
     hls_strategy = _choice("strategy", strategy, STRATEGIES)
+    if rtl not in (*STYLES, "none"):
+        raise ValueError(f"rtl {rtl!r} is not one of {', '.join((*STYLES, 'none'))}")
     if reuse < 1:
         raise ValueError(f"reuse {reuse} must be at least 1")
     clock_ns = clock if clock is not None else target.clock_ns
@@ -123,6 +128,7 @@ def convert(
             layers = _check_types(hm)
             hm.compile()
         onnx.save(proto, out / "model.onnx")
+        rtl_summary = None if rtl == "none" else write_rtl(out, rtl, part=target.part, clock_ns=clock_ns)
         out_var = hm.get_output_variables()[0]
         manifest = {
             "board": target.name,
@@ -145,6 +151,8 @@ def convert(
             "library": str(Path(_library(hm)).relative_to(out.resolve())),
             "qfx_formats": json.loads(_metadata(proto, "qfx_formats") or "{}"),
         }
+        if rtl_summary:
+            manifest["rtl"] = rtl_summary
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
@@ -165,6 +173,13 @@ def read_manifest(project_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"{project_dir}: no {MANIFEST}; is it a directory written by `qfx convert`?")
     return json.loads(path.read_text())
+
+
+def update_manifest(project_dir: str | Path, key: str, value: Any) -> None:
+    """Set one entry of an existing project's manifest."""
+    manifest = read_manifest(project_dir)
+    manifest[key] = value
+    (Path(project_dir) / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
 class CSim:

@@ -74,26 +74,3 @@ def edge_vectors(fmt: FixedFormat, shape: list[int], n: int, seed: int = 0) -> n
     )
     edge = edges[rng.integers(0, len(edges), size)]
     return np.where(np.arange(n).reshape(-1, *[1] * len(shape)) % 2 == 0, uniform, edge)
-
-
-def verify(project_dir: str | Path, vectors: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Emulation vs C simulation on random and edge-case vectors; a JSON-able summary."""
-    manifest = read_manifest(project_dir)
-    x = edge_vectors(_input_format(manifest), manifest["input"]["shape"][1:], vectors, seed)
-    emu, csim = emulate(project_dir, x), run_csim(project_dir, x)
-    diff = np.abs(emu - csim)
-    bad = np.flatnonzero((emu != csim).any(axis=1))
-    summary: dict[str, Any] = {
-        "vectors": len(x),
-        "mismatches": len(bad),
-        "max_abs_diff": float(diff.max(initial=0.0)),
-        "first_mismatch": {},
-    }
-    if len(bad):
-        i = int(bad[0])
-        summary["first_mismatch"][manifest["output"]["name"]] = {
-            "vector": i,
-            "emulation": emu[i].tolist(),
-            "csim": csim[i].tolist(),
-        }
-    return summary

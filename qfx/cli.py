@@ -60,9 +60,48 @@ def _convert(args: argparse.Namespace) -> None:
         reuse=args.reuse,
         clock=args.clock,
         force=args.force,
+        rtl=args.rtl,
     )
     print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
     print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
+    if "rtl" in manifest:
+        _print_rtl(manifest["rtl"])
+
+
+def _print_rtl(rtl: dict) -> None:
+    print(
+        f"{rtl['style']} RTL: top {rtl['top']}, latency {rtl['latency']} cycles, II {rtl['ii']}, "
+        f"{len(rtl['files'])} Verilog files in {rtl['dir']}/"
+    )
+
+
+def _rtl(args: argparse.Namespace) -> None:
+    from hls.convert import read_manifest, update_manifest
+    from hls.rtl import write_rtl
+
+    manifest = read_manifest(args.project)
+    rtl = write_rtl(args.project, args.style, args.latency_cutoff, manifest["part"], manifest["clock_ns"])
+    update_manifest(args.project, "rtl", rtl)
+    _print_rtl(rtl)
+
+
+def _sim(args: argparse.Namespace) -> None:
+    from testbench.sim import simulate
+
+    result = simulate(args.project, _load_npy(args.input), args.simulator, args.rtl)
+    np.save(args.output, result.outputs)
+    report = {
+        "vectors": len(result.outputs),
+        "simulator": result.simulator,
+        "latency_cycles": result.latency,
+        "build_s": round(result.build_s, 3),
+        "run_s": round(result.run_s, 3),
+    }
+    Path(args.output).with_suffix(".json").write_text(json.dumps(report, indent=2))
+    print(
+        f"{len(result.outputs)} vectors through the RTL on {result.simulator}: latency {result.latency} cycles "
+        f"-> {args.output}"
+    )
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -83,9 +122,9 @@ def _csim(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> None:
-    from hls.csim import verify
+    from testbench.verify import verify
 
-    summary = verify(args.project, args.vectors, args.seed)
+    summary = verify(args.project, args.vectors, args.seed, None if args.simulator == "none" else args.simulator)
     print(json.dumps(summary, indent=2))
     if summary["mismatches"]:
         raise SystemExit(1)
@@ -127,14 +166,28 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--reuse", type=int, default=1)
     c.add_argument("--clock", type=float, default=None, help="clock period in ns (default: the board's)")
     c.add_argument("--force", action="store_true", help="replace a non-empty output directory")
+    c.add_argument("--rtl", default="da", help="RTL style: da (distributed arithmetic), mult (multipliers) or none")
     c.set_defaults(run=_convert)
+    r = sub.add_parser("rtl", help="(re)write a converted project's RTL in DIR/rtl/")
+    r.add_argument("project", type=Path)
+    r.add_argument("--style", default="da", help="da (distributed arithmetic, da4ml) or mult (x * w multipliers)")
+    r.add_argument("--latency-cutoff", type=float, default=5.0, help="da4ml adder delays per pipeline stage")
+    r.set_defaults(run=_rtl)
+    m = sub.add_parser("sim", help="run the cocotb bench on a project's RTL with inputs from a .npy file")
+    m.add_argument("project", type=Path)
+    m.add_argument("--input", type=Path, required=True)
+    m.add_argument("--output", type=Path, required=True)
+    m.add_argument("--simulator", default="verilator", help="verilator or icarus")
+    m.add_argument("--rtl", default="qfx", help="qfx (DIR/rtl) or hls (Vitis HLS's RTL after make synth)")
+    m.set_defaults(run=_sim)
     s = sub.add_parser("csim", help="run a converted project's C simulation on inputs from a .npy file")
     s.add_argument("project", type=Path)
     s.add_argument("--input", type=Path, required=True)
     s.add_argument("--output", type=Path, required=True)
     s.set_defaults(run=_csim)
-    v = sub.add_parser("verify", help="compare emulation and C simulation on random and edge-case vectors")
+    v = sub.add_parser("verify", help="compare emulation, C simulation and RTL on random and edge-case vectors")
     v.add_argument("project", type=Path)
+    v.add_argument("--simulator", default="verilator", help="verilator, icarus or none (skip the RTL)")
     v.add_argument("--vectors", type=int, default=2000)
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=_verify)

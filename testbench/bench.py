@@ -56,12 +56,14 @@ async def _ap_ctrl(dut, ports: dict, words: list[int], timeout: int) -> tuple[li
     for word in words:
         in_data.value = word
         dut.ap_start.value = 1
-        for cycle in range(1, timeout + 1):
+        cycle = 0
+        while True:
             await FallingEdge(clk)
+            cycle += 1
             if dut.ap_done.value == 1:
                 break
-        else:
-            raise AssertionError(f"ap_done never rose within {timeout} cycles")
+            if cycle > timeout:
+                raise AssertionError(f"ap_done never rose within {timeout} cycles")
         latency = cycle if latency < 0 else latency
         outputs.append(format(out_data.value.to_unsigned(), "x"))
         dut.ap_start.value = 0

@@ -15,8 +15,5 @@ def top_ports(files: list[Path], top: str) -> dict[str, tuple[str, int]]:
         compilation.addSyntaxTree(pyslang.syntax.SyntaxTree.fromFile(str(f)))
     for inst in compilation.getRoot().topInstances:
         if inst.name == top:
-            return {
-                p.name: (p.direction.name.lower(), int(p.type.bitWidth))
-                for p in inst.body.portList
-            }
+            return {p.name: (p.direction.name.lower(), int(p.type.bitWidth)) for p in inst.body.portList}
     raise ValueError(f"no top-level module {top} in {', '.join(str(f) for f in files)}")

@@ -36,7 +36,8 @@ class SimResult:
     outputs: np.ndarray  # float64 [N, n_out], the real values the RTL produced
     latency: int  # clock cycles from a vector's input to its output
     build_s: float
-    run_s: float
+    run_s: float  # the simulator process, start to finish
+    loop_s: float  # the bench's vector loop alone
     simulator: str
 
 
@@ -88,10 +89,14 @@ def _hls_rtl(project_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{project_dir}: the bench drives HLS RTL of io_parallel projects only")
     ports = top_ports(files, name)
     control = {"ap_clk", "ap_rst", "ap_start", "ap_done", "ap_idle", "ap_ready"}
-    data_in = max((p for p, (d, _) in ports.items() if d == "in" and p not in control and not p.endswith("_ap_vld")),
-                  key=lambda p: ports[p][1])
-    data_out = max((p for p, (d, _) in ports.items() if d == "out" and p not in control and not p.endswith("_ap_vld")),
-                   key=lambda p: ports[p][1])
+    data_in = max(
+        (p for p, (d, _) in ports.items() if d == "in" and p not in control and not p.endswith("_ap_vld")),
+        key=lambda p: ports[p][1],
+    )
+    data_out = max(
+        (p for p, (d, _) in ports.items() if d == "out" and p not in control and not p.endswith("_ap_vld")),
+        key=lambda p: ports[p][1],
+    )
     in_fmt = FixedFormat.parse(manifest["input"]["format"])
     out_fmt = FixedFormat.parse(manifest["output"]["type"])
     n_out = int(np.prod(manifest["output"]["shape"]))
@@ -100,10 +105,17 @@ def _hls_rtl(project_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "top": name,
         "protocol": "ap_ctrl_hs",
         "ports": {"clk": "ap_clk", "rst": "ap_rst", "in_data": data_in, "out_data": data_out},
-        "input": {"width": ports[data_in][1] // int(np.prod(manifest["input"]["shape"][1:])),
-                  "frac_bits": in_fmt.frac_bits, "signed": in_fmt.signed},
-        "output": {"elements": n_out, "width": ports[data_out][1] // n_out, "frac_bits": out_fmt.frac_bits,
-                   "signed": out_fmt.signed},
+        "input": {
+            "width": ports[data_in][1] // int(np.prod(manifest["input"]["shape"][1:])),
+            "frac_bits": in_fmt.frac_bits,
+            "signed": in_fmt.signed,
+        },
+        "output": {
+            "elements": n_out,
+            "width": ports[data_out][1] // n_out,
+            "frac_bits": out_fmt.frac_bits,
+            "signed": out_fmt.signed,
+        },
         "latency": 0,
     }
 
@@ -189,17 +201,15 @@ def _build(desc: dict[str, Any], simulator: str, project_dir: Path) -> tuple[Pat
     return build_dir, time.perf_counter() - t0
 
 
-def simulate(
-    project_dir: str | Path, x: np.ndarray, simulator: str = "verilator", rtl: str = "qfx"
-) -> SimResult:
+def simulate(project_dir: str | Path, x: np.ndarray, simulator: str = "verilator", rtl: str = "qfx") -> SimResult:
     """RTL outputs for real inputs x [N, ...]: the first quantizer is applied here, as for the C simulation."""
     project_dir = Path(project_dir)
-    manifest = read_manifest(project_dir)
-    x = check_inputs(x, manifest)
-    desc = rtl_description(project_dir, rtl)
-    in_fmt = FixedFormat.parse(manifest["input"]["format"])
-    codes = np.round(in_fmt.quantize(torch.from_numpy(x)).numpy() * 2.0**in_fmt.frac_bits).astype(np.int64)
     with simulator_env(simulator):
+        manifest = read_manifest(project_dir)
+        x = check_inputs(x, manifest)
+        desc = rtl_description(project_dir, rtl)
+        in_fmt = FixedFormat.parse(manifest["input"]["format"])
+        codes = np.round(in_fmt.quantize(torch.from_numpy(x)).numpy() * 2.0**in_fmt.frac_bits).astype(np.int64)
         build_dir, build_s = _build(desc, simulator, project_dir)
         run_dir = build_dir / "run"
         run_dir.mkdir(exist_ok=True)
@@ -229,7 +239,7 @@ def simulate(
     got = json.loads(outputs_path.read_text())
     out = desc["output"]
     y = unpack(got["outputs"], out["elements"], out["width"], out["frac_bits"], out["signed"])
-    return SimResult(y, int(got["latency"]), build_s, run_s, simulator)
+    return SimResult(y, int(got["latency"]), build_s, run_s, float(got["seconds"]), simulator)
 
 
 def _pythonpath() -> str:

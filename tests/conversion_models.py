@@ -47,28 +47,44 @@ def trained(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
     return model.double().eval(), data.x_test.double()
 
 
+def quant(name: str, x: str, scale: float, bits: int, signed: int, nodes: list, inits: list, **attrs: object) -> str:
+    """Append a QONNX Quant node (power-of-two scale, zero point 0) and its constants; returns its output."""
+    for suffix, value in (("s", scale), ("z", 0.0), ("b", float(bits))):
+        inits.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"{name}_{suffix}"))
+    nodes.append(
+        helper.make_node(
+            "Quant",
+            [x, f"{name}_s", f"{name}_z", f"{name}_b"],
+            [name],
+            name=f"{name}_node",
+            domain="qonnx.custom_op.general",
+            signed=signed,
+            narrow=0,
+            rounding_mode="ROUND",
+            **attrs,
+        )
+    )
+    return name
+
+
+def save_model(path: str, nodes: list, inits: list, n_in: int, n_out: int, out: str = "y") -> None:
+    graph = helper.make_graph(
+        nodes,
+        "hand_built",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, n_out])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
+    )
+    onnx.save(model, path)
+
+
 def hand_built_qonnx(path: str) -> None:
     """A QONNX MLP written with onnx.helper, not by qfx: Quant on input, weights and activations,
     a Gemm layer with an unquantized float bias, Relu, MatMul."""
     rng = np.random.default_rng(0)
-
-    def quant(name: str, x: str, scale: float, bits: int, signed: int, nodes: list, inits: list) -> str:
-        for suffix, value in (("s", scale), ("z", 0.0), ("b", float(bits))):
-            inits.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"{name}_{suffix}"))
-        nodes.append(
-            helper.make_node(
-                "Quant",
-                [x, f"{name}_s", f"{name}_z", f"{name}_b"],
-                [name],
-                name=f"{name}_node",
-                domain="qonnx.custom_op.general",
-                signed=signed,
-                narrow=0,
-                rounding_mode="ROUND",
-            )
-        )
-        return name
-
     nodes: list = []
     inits: list = []
     w1 = (rng.integers(-8, 8, (16, 12)) / 16).astype(np.float32)
@@ -82,14 +98,23 @@ def hand_built_qonnx(path: str) -> None:
     hq = quant("hq", "hr", 2.0**-3, 6, 0, nodes, inits)
     w2q = quant("w2q", "w2", 2.0**-6, 6, 1, nodes, inits)
     nodes.append(helper.make_node("MatMul", [hq, w2q], ["y"], name="matmul"))
-    graph = helper.make_graph(
-        nodes,
-        "hand_built",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        inits,
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
-    )
-    onnx.save(model, path)
+    save_model(path, nodes, inits, 16, 5)
+
+
+def modes_qonnx(path: str, rounding: str = "RND_CONV") -> None:
+    """A dense net whose quantizers wrap (signed, and unsigned from signed), saturate symmetrically and
+    have negative integer bits: formats hls4ml's Quant handling cannot carry, for the RTL alone."""
+    rng = np.random.default_rng(1)
+    nodes: list = []
+    inits: list = []
+    w1 = (rng.integers(-16, 16, (8, 6)) / 8).astype(np.float32)
+    w2 = (rng.integers(-16, 16, (6, 4)) / 32).astype(np.float32)
+    inits += [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")]
+    x = quant("xq", "x", 2.0**-4, 7, 1, nodes, inits)
+    nodes.append(helper.make_node("MatMul", [x, "w1"], ["h"], name="dense1"))
+    hq = quant("hq", "h", 2.0**-2, 5, 1, nodes, inits, qfx_overflow="WRAP", qfx_rounding=rounding)
+    nodes.append(helper.make_node("MatMul", [hq, "w2"], ["g"], name="dense2"))
+    gq = quant("gq", "g", 2.0**-7, 4, 1, nodes, inits, qfx_overflow="SAT_SYM", qfx_rounding=rounding)  # I = -3
+    uq = quant("uq", "g", 2.0**-3, 6, 0, nodes, inits, qfx_overflow="WRAP", qfx_rounding="TRN")  # negatives wrap
+    nodes.append(helper.make_node("Add", [gq, uq], ["y"], name="sum"))
+    save_model(path, nodes, inits, 8, 4)

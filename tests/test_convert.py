@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from hls.convert import convert, read_manifest
-from hls.csim import emulate, run_csim, verify
+from hls.csim import emulate, run_csim
 from qfx.export import to_onnx
+from testbench.verify import verify
 
 from .conversion_models import hand_built_qonnx, trained
 
@@ -20,11 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "residual", "khot"])
-def test_qfx_model_converts_and_c_simulation_is_bit_exact(name: str, tmp_path: Path) -> None:
+def test_qfx_model_is_bit_exact_in_c_simulation_and_rtl(name: str, tmp_path: Path) -> None:
     model, x = trained(name)
     to_onnx(model, x[:1], tmp_path / "m.onnx")
     convert(tmp_path / "m.onnx", tmp_path / "prj")
-    summary = verify(tmp_path / "prj", vectors=2000)
+    summary = verify(tmp_path / "prj", vectors=2000, simulator="verilator")
+    assert set(summary["pairs"]) == {"emulation vs csim", "emulation vs rtl", "csim vs rtl"}
     assert summary["mismatches"] == 0, summary
     with torch.no_grad():
         expected = model(x).numpy().reshape(len(x), -1)
@@ -35,7 +37,7 @@ def test_hand_built_qonnx_with_a_float_bias_converts_bit_exactly(tmp_path: Path)
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     manifest = convert(tmp_path / "h.onnx", tmp_path / "prj", board="pynqz2")
     assert manifest["part"] == "xc7z020clg400-1"
-    assert verify(tmp_path / "prj", vectors=3000)["mismatches"] == 0
+    assert verify(tmp_path / "prj", vectors=3000, simulator=None)["mismatches"] == 0
 
 
 def test_manifest_records_board_formats_and_shapes(tmp_path: Path) -> None:
@@ -80,4 +82,4 @@ def test_backend_io_and_strategy_options_stay_bit_exact(options: dict, tmp_path:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     manifest = convert(tmp_path / "h.onnx", tmp_path / "prj", **options)
     assert all(manifest[k] == v for k, v in options.items())
-    assert verify(tmp_path / "prj", vectors=2000)["mismatches"] == 0
+    assert verify(tmp_path / "prj", vectors=2000, simulator=None)["mismatches"] == 0

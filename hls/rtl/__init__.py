@@ -1,5 +1,5 @@
 """RTL for converted projects: the QONNX graph traced into da4ml and written as pipelined Verilog."""
 
-from hls.rtl.write import write_rtl, write_summary
+from hls.rtl.write import write_rtl
 
-__all__ = ["write_rtl", "write_summary"]
+__all__ = ["write_rtl"]

@@ -34,17 +34,28 @@ def kif(fmt: FixedFormat) -> tuple[int, int, int]:
     return k, fmt.int_bits - k, fmt.width - fmt.int_bits
 
 
+def _round(v: FixedVariable, rounding: str, f: int) -> FixedVariable:
+    """v shifted so that truncating it to f fractional bits rounds as `rounding` does."""
+    f0 = v.kif[2]
+    if f0 <= f or rounding == "TRN":
+        return v
+    if rounding == "RND":
+        return v + 2.0 ** (-f - 1)
+    # RND_CONV, round half to even, from truncation: add half an LSB less one input LSB, plus one input
+    # LSB when the kept LSB is odd; truncation then sends ties to the even neighbour and the rest to nearest.
+    odd = v.quantize(0, 1 - f, f, "WRAP", "TRN")  # the kept LSB, as 0 or 2^-f
+    return v + (2.0 ** (-f - 1) - 2.0**-f0) + odd * 2.0 ** (f - f0)
+
+
 def _quantize_scalar(v: FixedVariable, fmt: FixedFormat) -> FixedVariable:
     k, i, f = kif(fmt)
-    if fmt.rounding == "RND_CONV":
-        f0 = v.kif[2]
-        if f0 > f:
-            # Round half to even from TRN: add half an LSB less one input LSB, plus one input LSB when the
-            # kept LSB is odd; truncation then rounds ties toward the even neighbour and the rest to nearest.
-            odd = v.quantize(0, 1 - f, f, "WRAP", "TRN")  # the kept LSB, as 0 or 2^-f
-            v = v + (2.0 ** (-f - 1) - 2.0**-f0) + odd * 2.0 ** (f - f0)
-        return v.quantize(k, i, f, fmt.overflow, "TRN")
-    return v.quantize(k, i, f, fmt.overflow, fmt.rounding)
+    v = _round(v, fmt.rounding, f)
+    if fmt.overflow == "WRAP" and not fmt.signed and v.low < 0:
+        # da4ml narrows an unsigned wrap of a signed value to one bit above the value's range, dropping the
+        # sign extension (ap_ufixed<6,7> of -8 is 120, not 8); adding 2^i to negatives is the same modulo
+        # 2^i and keeps the range honest.
+        v = v + v.is_negative() * 2.0**i
+    return v.quantize(k, i, f, fmt.overflow, "TRN")
 
 
 def quantize(x: FixedVariableArray, fmt: FixedFormat, where: str) -> FixedVariableArray:
@@ -68,9 +79,7 @@ def windows(
     nd = len(kernel)
     index = np.arange(math.prod(shape)).reshape(shape)
     index = np.pad(index, [(0, 0)] + [(pads[d], pads[d + nd]) for d in range(nd)], constant_values=-1)
-    out_sizes = [
-        (index.shape[1 + d] - dilations[d] * (kernel[d] - 1) - 1) // strides[d] + 1 for d in range(nd)
-    ]
+    out_sizes = [(index.shape[1 + d] - dilations[d] * (kernel[d] - 1) - 1) // strides[d] + 1 for d in range(nd)]
     rows = []
     for pos in np.ndindex(*out_sizes):
         sl = tuple(
@@ -155,8 +164,10 @@ class Tracer:
             case "Add":
                 return x + args[1] if isinstance(x, FixedVariableArray) else args[1] + x
             case "Mul":
-                return self.scale(x, args[1], node.name) if isinstance(x, FixedVariableArray) else self.scale(
-                    args[1], x, node.name
+                return (
+                    self.scale(x, args[1], node.name)
+                    if isinstance(x, FixedVariableArray)
+                    else self.scale(args[1], x, node.name)
                 )
             case "Relu":
                 return np.maximum(x, 0.0)

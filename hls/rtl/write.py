@@ -3,7 +3,6 @@ qfx top module from `hls/templates/qfx_top.v` that gives it a uniform, documente
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import string
@@ -99,7 +98,7 @@ def render_top(traced: Traced, inp: list[QInterval], out: list[QInterval], laten
             text = _slice("in_data", slot, drop, drop + elem.width - 1)
             in_assigns.append(f"    assign core_in[{elem.offset + elem.width - 1}:{elem.offset}] = {text};")
         else:
-            value = int(round(traced.weights[n - n_in] * 2.0**elem.frac))
+            value = round(float(traced.weights[n - n_in]) * 2.0**elem.frac)
             weight_assigns.append(
                 f"    assign core_in[{elem.offset + elem.width - 1}:{elem.offset}] = {_binary(value, elem.width)};"
             )
@@ -109,7 +108,8 @@ def render_top(traced: Traced, inp: list[QInterval], out: list[QInterval], laten
     out_frac = max(e.frac for e in out_elems)
     out_width = max(1, max(e.width - e.frac for e in out_elems) + out_frac)
     out_assigns = [
-        f"    assign out_data[{(n + 1) * out_width - 1}:{n * out_width}] = {_uniform(e, out_frac, out_width, 'core_out')};"
+        f"    assign out_data[{(n + 1) * out_width - 1}:{n * out_width}] = "
+        f"{_uniform(e, out_frac, out_width, 'core_out')};"
         for n, e in enumerate(out_elems)
     ]
     core_in_bits = sum(e.width for e in in_elems)
@@ -201,11 +201,3 @@ def write_rtl(
         "da4ml_cost": float(pipe.cost),
         **top["ports"],
     }
-
-
-def write_summary(project_dir: str | Path, summary: dict[str, Any]) -> None:
-    """Record the RTL in the project's qfx.json."""
-    path = Path(project_dir) / "qfx.json"
-    manifest = json.loads(path.read_text())
-    manifest["rtl"] = summary
-    path.write_text(json.dumps(manifest, indent=2))
