@@ -130,6 +130,58 @@ def _verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _estimate(args: argparse.Namespace) -> None:
+    from hls.convert import read_manifest
+    from surrogate.estimate import estimate
+    from surrogate.graph import from_onnx, from_project, parse_onnx
+
+    board = args.board
+    if args.model.is_dir():
+        graph = from_project(args.model)
+        board = board or read_manifest(args.model)["board"]
+    elif args.model.is_file():
+        import boards
+
+        board = board or "ultra96v2"
+        proto = parse_onnx(args.model.read_bytes(), str(args.model))
+        graph = from_onnx(proto, args.strategy, f"io_{args.io}", args.reuse, args.clock, boards.get(board).part)
+    else:
+        raise ValueError(f"{args.model}: no such file or project directory")
+    r = estimate(graph, board, args.surrogate)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return
+    u = r["utilization_percent"]
+    print(f"{r['model']} estimate for {r['board']} ({r['part']})")
+    for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM18K")):
+        print(f"  {label:<8}{r[key]:>12,.0f}  {u[key]:6.1f}% of the board (ceiling {r['ceilings_percent'][key]:.0f}%)")
+    print(f"  latency {r['latency_cycles']:,.0f} cycles, II {r['ii']:,.0f}")
+    print("  fits" if r["fits"] else f"  does not fit: over the ceiling on {', '.join(r['over_ceiling'])}")
+    if r["extrapolation"]:
+        print(f"  extrapolating: outside the training data in {', '.join(r['outside_training_range'][:6])}")
+
+
+def _estimate_csv(args: argparse.Namespace) -> None:
+    from surrogate.predict_csv import predict_csv
+
+    n = predict_csv(args.input, args.output, args.surrogate)
+    print(f"{n} rows with predictions -> {args.output}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from surrogate.service import app
+
+    uvicorn.run(app, host=args.host, port=args.port)
+
+
+def _surrogate_train(args: argparse.Namespace) -> None:
+    from surrogate.training import train_all
+
+    train_all(args.data, args.output, args.epochs)
+
+
 def _boards(args: argparse.Namespace) -> None:
     print(f"{'board':<12}{'part':<24}{'LUT':>10}{'FF':>10}{'DSP':>7}{'BRAM36':>8}{'URAM':>6}{'clock':>8}")
     for b in all_boards().values():
@@ -197,6 +249,30 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--board", default="ultra96v2")
     d.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
     d.set_defaults(run=_demo)
+    e = sub.add_parser("estimate", help="predict LUT/FF/DSP/BRAM/latency of an ONNX model or qfx project")
+    e.add_argument("model", type=Path, help="MODEL.onnx or a project directory from qfx convert")
+    e.add_argument("--board", default=None, help="default: the project's board, else ultra96v2")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--surrogate", default="transformer", help="transformer or gnn")
+    e.add_argument("--strategy", default="latency", help="for an ONNX file: latency or resource")
+    e.add_argument("--io", default="parallel", help="for an ONNX file: parallel or stream")
+    e.add_argument("--reuse", type=int, default=1, help="for an ONNX file")
+    e.add_argument("--clock", type=float, default=5.0, help="for an ONNX file, ns")
+    e.set_defaults(run=_estimate)
+    ec = sub.add_parser("estimate-csv", help="add predicted columns to wa-hls4ml-format CSV rows")
+    ec.add_argument("input", type=Path)
+    ec.add_argument("output", type=Path)
+    ec.add_argument("--surrogate", default="transformer", help="transformer or gnn")
+    ec.set_defaults(run=_estimate_csv)
+    sv = sub.add_parser("serve", help="the surrogates over HTTP (FastAPI), with a page at /")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(run=_serve)
+    st = sub.add_parser("surrogate-train", help="train the surrogates on Parquet, wa-hls4ml CSV or JSON reports")
+    st.add_argument("data", type=Path, nargs="+")
+    st.add_argument("-o", "--output", type=Path, required=True, help="checkpoint to write")
+    st.add_argument("--epochs", type=int, default=60)
+    st.set_defaults(run=_surrogate_train)
     b = sub.add_parser("boards", help="list the boards qfx targets")
     b.set_defaults(run=_boards)
     return p
