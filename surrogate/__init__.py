@@ -1,0 +1,1 @@
+"""Resource and latency surrogates: graphs of a model, GATv2 and transformer estimators, the HTTP service."""

@@ -1,0 +1,256 @@
+"""Per-layer graphs for the surrogates: from a layer list (wa-hls4ml rows, the HTTP API), an ONNX/QONNX
+model or a qfx project, to node features, data-flow edges and global features."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
+
+LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "add", "pool")
+# After the type one-hot: what wa-hls4ml's per-layer features describe (sizes, precision, reuse) plus
+# ours (K-hot weights, binary layers), sizes on a log2 scale.
+NUMERIC = (
+    "n_in",
+    "n_out",
+    "kernel",
+    "positions",
+    "weight_bits",
+    "act_bits",
+    "k_hot",
+    "binary",
+    "macs",
+    "params",
+    "reuse",
+    "macs_per_reuse",
+    "bit_ops",
+    "weight_storage",
+    "storage_per_reuse",
+    "block_factor",
+)
+NODE_FEATURES = len(LAYER_TYPES) + len(NUMERIC)
+GLOBAL_FEATURES = ("resource", "io_stream", "reuse", "clock_ns", "ultrascale", "macs", "bit_ops", "layers")
+# wa-hls4ml's Vitis default when a layer names no precision
+DEFAULT_BITS = 16
+
+
+@dataclass
+class Graph:
+    nodes: np.ndarray  # [n, NODE_FEATURES]
+    edges: np.ndarray  # [2, e], data flow both ways
+    globals: np.ndarray  # [len(GLOBAL_FEATURES)]
+
+
+def _log2(v: float) -> float:
+    return math.log2(1.0 + max(float(v), 0.0))
+
+
+def _check_layer(i: int, layer: dict) -> dict:
+    if not isinstance(layer, dict):
+        raise ValueError(f"layer {i}: expected an object, got {type(layer).__name__}")
+    kind = layer.get("type")
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"layer {i}: type {kind!r} is not one of {', '.join(LAYER_TYPES)}")
+    for key in ("n_in", "n_out"):
+        v = layer.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"layer {i} ({kind}): {key} must be a positive integer, got {v!r}")
+    for key in ("kernel", "positions", "weight_bits", "act_bits", "reuse", "k_hot"):
+        v = layer.get(key, 1)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"layer {i} ({kind}): {key} must be a non-negative number, got {v!r}")
+    return layer
+
+
+def node_features(layer: dict, reuse: int) -> np.ndarray:
+    kind = layer["type"]
+    kernel, positions = layer.get("kernel", 1), layer.get("positions", 1)
+    wb, ab = layer.get("weight_bits", 0), layer.get("act_bits", DEFAULT_BITS)
+    has_weights = kind in ("dense", "conv", "batchnorm")
+    params = (
+        layer["n_in"] * layer["n_out"] * kernel if kind in ("dense", "conv") else (layer["n_out"] * 2 * has_weights)
+    )
+    macs = params * positions if kind in ("dense", "conv") else layer["n_out"] * positions * has_weights
+    r = layer.get("reuse", reuse)
+    numeric = [
+        _log2(layer["n_in"]),
+        _log2(layer["n_out"]),
+        _log2(kernel),
+        _log2(positions),
+        float(wb),
+        float(ab),
+        float(layer.get("k_hot", 0)),
+        float(layer.get("binary", 0)),
+        _log2(macs),
+        _log2(params),
+        _log2(r),
+        _log2(macs / max(r, 1)),
+        _log2(macs * max(wb, 1) * max(ab, 1)),
+        _log2(params * wb),  # weight bits to store: what BRAM holds under the Resource strategy
+        _log2(params * wb / max(r, 1)),  # bits read per cycle: the memory's width
+        _log2(math.ceil(params / max(r, 1))),  # hls4ml's block factor: multipliers in flight
+    ]
+    onehot = [float(kind == t) for t in LAYER_TYPES]
+    return np.array(onehot + numeric, dtype=np.float32)
+
+
+def build(
+    layers: list[dict],
+    strategy: str = "latency",
+    io_type: str = "io_parallel",
+    reuse: int = 1,
+    clock_ns: float = 5.0,
+    part: str = "",
+) -> Graph:
+    """A chain graph of the layers in data-flow order (residual branches collapse into the chain)."""
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("layers must be a non-empty list")
+    layers = [_check_layer(i, layer) for i, layer in enumerate(layers)]
+    nodes = np.stack([node_features(layer, reuse) for layer in layers])
+    n = len(layers)
+    src = np.arange(n - 1)
+    edges = np.concatenate([np.stack([src, src + 1]), np.stack([src + 1, src]), np.stack([np.arange(n)] * 2)], axis=1)
+    macs = sum(2 ** nodes[i, len(LAYER_TYPES) + NUMERIC.index("macs")] - 1 for i in range(n))
+    bit_ops = sum(2 ** nodes[i, len(LAYER_TYPES) + NUMERIC.index("bit_ops")] - 1 for i in range(n))
+    g = np.array(
+        [
+            float(strategy.lower() == "resource"),
+            float("stream" in io_type.lower()),
+            _log2(reuse),
+            float(clock_ns),
+            float(part.lower().startswith(("xczu", "xcu", "xcvu", "xcku"))),
+            _log2(macs),
+            _log2(bit_ops),
+            float(n),
+        ],
+        dtype=np.float32,
+    )
+    return Graph(nodes, edges.astype(np.int64), g)
+
+
+def from_row(row: dict) -> Graph:
+    return build(
+        json.loads(row["layers"]), row["strategy"], row["io_type"], int(row["reuse"]), row["clock_ns"], row["part"]
+    )
+
+
+def _quant_bits(model: ModelWrapper, tensor: str) -> int:
+    producer = model.find_producer(tensor)
+    if producer is not None and producer.op_type == "Quant":
+        bits = model.get_initializer(producer.input[3])
+        return int(np.asarray(bits).item()) if bits is not None else DEFAULT_BITS
+    return DEFAULT_BITS
+
+
+def layers_from_onnx(proto: onnx.ModelProto, reuse: int = 1) -> list[dict]:
+    """The compute layers of an ONNX/QONNX graph with their sizes and precisions (Quant nodes fold into
+    the layers they feed)."""
+    model = cleanup_model(ModelWrapper(proto))
+    layers: list[dict] = []
+    for node in model.graph.node:
+        op = node.op_type
+        shape_in = model.get_tensor_shape(node.input[0]) or [1]
+        shape_out = model.get_tensor_shape(node.output[0]) or [1]
+        if op in ("MatMul", "Gemm", "Conv"):
+            w = model.get_initializer(node.input[1])
+            w_bits = _quant_bits(model, node.input[1])
+            if w is None:
+                wq = model.find_producer(node.input[1])
+                w = model.get_initializer(wq.input[0]) if wq is not None else None
+            if w is None:
+                raise ValueError(f"node {node.name}: {op} without constant weights is not estimated")
+            k_hot = _k_hot(model, node.input[1])
+            if op == "Conv":
+                kernel = int(np.prod(w.shape[2:]))
+                layer = {
+                    "type": "conv",
+                    "n_in": int(w.shape[1]),
+                    "n_out": int(w.shape[0]),
+                    "kernel": kernel,
+                    "positions": int(np.prod(shape_out[2:])) or 1,
+                }
+            else:
+                n_in, n_out = (w.shape[1], w.shape[0]) if op == "Gemm" and _attr(node, "transB") else w.shape
+                layer = {"type": "dense", "n_in": int(n_in), "n_out": int(n_out)}
+            layer |= {
+                "weight_bits": w_bits,
+                "act_bits": _quant_bits(model, node.input[0]),
+                "reuse": reuse,
+                "k_hot": k_hot,
+            }
+            layers.append(layer)
+        elif op in ("Relu", "BatchNormalization", "Add", "MaxPool", "AveragePool"):
+            kind = {"Relu": "relu", "BatchNormalization": "batchnorm", "Add": "add"}.get(op, "pool")
+            if op == "Add" and any(_is_constant(model, i) for i in node.input):
+                continue  # a bias add belongs to its dense layer
+            size = int(np.prod(shape_out[1:])) or 1
+            layers.append(
+                {
+                    "type": kind,
+                    "n_in": int(np.prod(shape_in[1:])) or 1,
+                    "n_out": size,
+                    "act_bits": _quant_bits(model, node.input[0]),
+                }
+            )
+        elif op not in ("Quant", "BipolarQuant", "Flatten", "Reshape", "Transpose", "Identity", "Mul"):
+            raise ValueError(f"node {node.name}: op type {op} is not estimated")
+    if not layers:
+        raise ValueError("the graph has no layers to estimate")
+    return layers
+
+
+def _is_constant(model: ModelWrapper, tensor: str) -> bool:
+    """An initializer, or a quantized one (a weight or bias Quant)."""
+    if model.get_initializer(tensor) is not None:
+        return True
+    producer = model.find_producer(tensor)
+    return producer is not None and producer.op_type == "Quant" and model.get_initializer(producer.input[0]) is not None
+
+
+def _attr(node: onnx.NodeProto, name: str) -> int:
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), 0)
+
+
+def _k_hot(model: ModelWrapper, tensor: str) -> int:
+    producer = model.find_producer(tensor)
+    return int(_attr(producer, "qfx_k_hot")) if producer is not None and producer.op_type == "Quant" else 0
+
+
+def parse_onnx(data: bytes, where: str) -> onnx.ModelProto:
+    """A checked ONNX model from bytes, or ValueError saying what is wrong with it."""
+    try:
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto)
+    except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
+        raise ValueError(
+            f"{where}: not a valid ONNX model ({str(e).splitlines()[0][:200] if str(e) else e!r})"
+        ) from None
+    return proto
+
+
+def from_onnx(
+    proto: onnx.ModelProto,
+    strategy: str = "latency",
+    io_type: str = "io_parallel",
+    reuse: int = 1,
+    clock_ns: float = 5.0,
+    part: str = "",
+) -> Graph:
+    return build(layers_from_onnx(proto, reuse), strategy, io_type, reuse, clock_ns, part)
+
+
+def from_project(project_dir: str | Path) -> Graph:
+    """A qfx project: its model.onnx with the strategy, io type, reuse, part and clock it was converted with."""
+    project_dir = Path(project_dir)
+    manifest_path = project_dir / "qfx.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{project_dir}: no qfx.json; is it a directory written by `qfx convert`?")
+    m = json.loads(manifest_path.read_text())
+    proto = parse_onnx((project_dir / "model.onnx").read_bytes(), str(project_dir / "model.onnx"))
+    return from_onnx(proto, m["strategy"], f"io_{m['io']}", int(m["reuse"]), float(m["clock_ns"]), m["part"])
