@@ -72,6 +72,7 @@ bench: venv
 	$(PY) bench/quant_accuracy.py
 	$(PY) bench/convert_time.py
 	$(PY) bench/rtl_sim.py
+	$(PY) bench/surrogate.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
