@@ -48,19 +48,25 @@ HLS4ML_ROUNDING = ("RND_CONV", "TRN")
 HLS4ML_OVERFLOW = ("SAT", "SAT_SYM")
 
 
+def parse(data: bytes, where: str) -> onnx.ModelProto:
+    """Decode and check ONNX bytes; any defect is a ValueError naming `where` (a file, an upload)."""
+    try:
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto)
+    except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
+        reason = str(e).splitlines()[0][:200] if str(e) else repr(e)
+        raise ValueError(f"{where}: not a valid ONNX model ({reason})") from None
+    if not proto.graph.node:
+        raise ValueError(f"{where}: the graph has no nodes")
+    return proto
+
+
 def load(path: str | Path) -> onnx.ModelProto:
     """Read and check an ONNX file; any defect is a ValueError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    try:
-        proto = onnx.load(str(path))
-        onnx.checker.check_model(proto)
-    except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
-        raise ValueError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:200]})") from None
-    if not proto.graph.node:
-        raise ValueError(f"{path}: the graph has no nodes")
-    return proto
+    return parse(path.read_bytes(), str(path))
 
 
 def check_ops(proto: onnx.ModelProto) -> None:

@@ -132,8 +132,9 @@ def _verify(args: argparse.Namespace) -> None:
 
 def _estimate(args: argparse.Namespace) -> None:
     from hls.convert import read_manifest
+    from hls.qonnx_graph import load
     from surrogate.estimate import estimate
-    from surrogate.graph import from_onnx, from_project, parse_onnx
+    from surrogate.graph import from_onnx, from_project
 
     board = args.board
     if args.model.is_dir():
@@ -143,8 +144,14 @@ def _estimate(args: argparse.Namespace) -> None:
         import boards
 
         board = board or "ultra96v2"
-        proto = parse_onnx(args.model.read_bytes(), str(args.model))
-        graph = from_onnx(proto, args.strategy, f"io_{args.io}", args.reuse, args.clock, boards.get(board).part)
+        graph = from_onnx(
+            load(args.model),
+            args.reuse,
+            strategy=args.strategy,
+            io_type=f"io_{args.io}",
+            clock_ns=args.clock,
+            part=boards.get(board).part,
+        )
     else:
         raise ValueError(f"{args.model}: no such file or project directory")
     r = estimate(graph, board, args.surrogate)

@@ -13,6 +13,8 @@ import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 
+from hls.qonnx_graph import load
+
 LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "add", "pool")
 # After the type one-hot: what wa-hls4ml's per-layer features describe (sizes, precision, reuse) plus
 # ours (K-hot weights, binary layers), sizes on a log2 scale.
@@ -222,27 +224,9 @@ def _k_hot(model: ModelWrapper, tensor: str) -> int:
     return int(_attr(producer, "qfx_k_hot")) if producer is not None and producer.op_type == "Quant" else 0
 
 
-def parse_onnx(data: bytes, where: str) -> onnx.ModelProto:
-    """A checked ONNX model from bytes, or ValueError saying what is wrong with it."""
-    try:
-        proto = onnx.load_from_string(data)
-        onnx.checker.check_model(proto)
-    except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
-        raise ValueError(
-            f"{where}: not a valid ONNX model ({str(e).splitlines()[0][:200] if str(e) else e!r})"
-        ) from None
-    return proto
-
-
-def from_onnx(
-    proto: onnx.ModelProto,
-    strategy: str = "latency",
-    io_type: str = "io_parallel",
-    reuse: int = 1,
-    clock_ns: float = 5.0,
-    part: str = "",
-) -> Graph:
-    return build(layers_from_onnx(proto, reuse), strategy, io_type, reuse, clock_ns, part)
+def from_onnx(proto: onnx.ModelProto, reuse: int = 1, **options: object) -> Graph:
+    """The graph of an ONNX/QONNX model; options are build()'s strategy, io_type, clock_ns and part."""
+    return build(layers_from_onnx(proto, reuse), reuse=reuse, **options)
 
 
 def from_project(project_dir: str | Path) -> Graph:
@@ -252,5 +236,11 @@ def from_project(project_dir: str | Path) -> Graph:
     if not manifest_path.is_file():
         raise ValueError(f"{project_dir}: no qfx.json; is it a directory written by `qfx convert`?")
     m = json.loads(manifest_path.read_text())
-    proto = parse_onnx((project_dir / "model.onnx").read_bytes(), str(project_dir / "model.onnx"))
-    return from_onnx(proto, m["strategy"], f"io_{m['io']}", int(m["reuse"]), float(m["clock_ns"]), m["part"])
+    return from_onnx(
+        load(project_dir / "model.onnx"),
+        int(m["reuse"]),
+        strategy=m["strategy"],
+        io_type=f"io_{m['io']}",
+        clock_ns=float(m["clock_ns"]),
+        part=m["part"],
+    )

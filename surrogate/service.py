@@ -12,8 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 import boards
+from hls.qonnx_graph import parse
 from surrogate.estimate import DEFAULT_MODEL, capacity, estimate, estimators
-from surrogate.graph import build, from_onnx, parse_onnx
+from surrogate.graph import build, from_onnx
 
 MAX_UPLOAD = 16 * 1024 * 1024
 PAGE = Path(__file__).resolve().parent / "page.html"
@@ -55,8 +56,8 @@ async def post_estimate(request: Request) -> JSONResponse:
                 raise ValueError('multipart upload needs the ONNX file in field "model"')
             board = str(form.get("board") or "ultra96v2")
             part = boards.get(board).part
-            proto = parse_onnx(await upload.read(), f"upload {upload.filename or 'model'}")
-            graph = await run_in_threadpool(from_onnx, proto, "latency", "io_parallel", 1, 5.0, part)
+            proto = parse(await upload.read(), f"upload {upload.filename or 'model'}")
+            graph = await run_in_threadpool(lambda: from_onnx(proto, part=part))
         elif ctype.startswith("application/json"):
             try:
                 parsed = json.loads(body)

@@ -19,7 +19,7 @@ import torch
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import VerilatorControlFile, get_runner
 
-from hls.convert import read_manifest
+from hls.convert import PROJECT_NAME, read_manifest
 from hls.csim import check_inputs
 from qfx.fixed import FixedFormat
 from testbench.ports import top_ports
@@ -80,7 +80,7 @@ def simulator_env(simulator: str) -> Iterator[None]:
 
 def _hls_rtl(project_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Describe Vitis/Vivado HLS's RTL of an io_parallel project as the bench needs it."""
-    name = manifest.get("project_name", "qfx_model")
+    name = PROJECT_NAME
     src = project_dir / manifest["project"] / f"{name}_prj" / HLS_RTL_DIR
     files = sorted(src.glob("*.v"))
     if not files:

@@ -17,13 +17,14 @@ import pytest
 import torch
 import uvicorn
 
+from hls.qonnx_graph import load
 from qfx.cli import main
 from qfx.export import to_onnx
 from qfx.models import digits_mlp
 from qfx.train import calibrate
 from surrogate.dataset import TARGETS, is_test, read_parquet, read_wa_csv, write_parquet
 from surrogate.estimate import estimate, estimators
-from surrogate.graph import LAYER_TYPES, build, from_onnx, parse_onnx
+from surrogate.graph import LAYER_TYPES, build, from_onnx
 from surrogate.service import MAX_UPLOAD, app
 
 WA_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wa-hls4ml" / "dense_3layer_vitis2023.2.csv"
@@ -84,7 +85,7 @@ def read_wa_csv_sample(tmp_path: Path) -> pd.DataFrame:
 
 
 def test_graph_of_a_qfx_export_has_its_layers_and_k_hot_weights(onnx_model: Path) -> None:
-    graph = from_onnx(parse_onnx(onnx_model.read_bytes(), "mlp"))
+    graph = from_onnx(load(onnx_model))
     kinds = [LAYER_TYPES[int(np.argmax(row[: len(LAYER_TYPES)]))] for row in graph.nodes]
     assert kinds == ["dense", "relu", "dense", "relu", "dense"]
     k_hot = graph.nodes[:, len(LAYER_TYPES) + 6]
