@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# System tools the later stages need: g++ (hls4ml's C simulation, the ap_fixed reference), Icarus.
-APT_TOOLS := g++ iverilog
+# System tools the later stages need, as command:package: g++ (hls4ml's C simulation, the ap_fixed
+# reference), Icarus, and headless Chromium with its matching driver (the estimate page's test).
+APT_TOOLS := g++:g++ iverilog:iverilog chromium:chromium chromedriver:chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv system test demo bench lint clean hls rtl csim sim verify synth
@@ -19,9 +20,9 @@ SIMULATOR ?= verilator
 venv: $(STAMP)
 
 system:
-	@missing=""; for t in $(APT_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing with apt"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # torch first, from its exact pin: any looser request pulls the CUDA build (gigabytes).
 $(STAMP): pyproject.toml | system

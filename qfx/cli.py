@@ -186,7 +186,15 @@ def _serve(args: argparse.Namespace) -> None:
 def _surrogate_train(args: argparse.Namespace) -> None:
     from surrogate.training import train_all
 
-    train_all(args.data, args.output, args.epochs)
+    train_all(args.data, args.output, args.epochs, args.resource_key, args.members)
+
+
+def _surrogate_dataset(args: argparse.Namespace) -> None:
+    from surrogate.dataset import load, write_parquet
+
+    df = load(args.data, args.resource_key)
+    write_parquet(df, args.output)
+    print(f"wrote {len(df)} reports to {args.output} ({df.attrs['skipped']} records without reports skipped)")
 
 
 def _boards(args: argparse.Namespace) -> None:
@@ -279,7 +287,19 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("data", type=Path, nargs="+")
     st.add_argument("-o", "--output", type=Path, required=True, help="checkpoint to write")
     st.add_argument("--epochs", type=int, default=60)
+    st.add_argument("--members", type=int, default=3, help="networks per surrogate, averaged")
     st.set_defaults(run=_surrogate_train)
+    sd = sub.add_parser("surrogate-dataset", help="gather Parquet, wa-hls4ml CSV or JSON reports into one Parquet file")
+    sd.add_argument("data", type=Path, nargs="+")
+    sd.add_argument("-o", "--output", type=Path, required=True, help="Parquet file to write")
+    sd.set_defaults(run=_surrogate_dataset)
+    for command in (st, sd):
+        command.add_argument(
+            "--resource-key",
+            choices=("resource_report", "hls_resource_report"),
+            default="resource_report",
+            help="which resources of wa-hls4ml JSON records to use: logic synthesis (default) or the HLS estimate",
+        )
     b = sub.add_parser("boards", help="list the boards qfx targets")
     b.set_defaults(run=_boards)
     return p

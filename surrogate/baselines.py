@@ -21,7 +21,12 @@ class Analytic:
     """log(target) = a + b * log(bit operations) + c * log(reuse): the textbook cost model."""
 
     def fit(self, graphs: list[Graph], y: np.ndarray) -> Analytic:
-        self.coef = np.linalg.lstsq(self._design(graphs), np.log1p(y), rcond=None)[0]
+        x = self._design(graphs)
+        known = np.isfinite(y)
+        self.coef = np.stack(
+            [np.linalg.lstsq(x[known[:, t]], np.log1p(y[known[:, t], t]), rcond=None)[0] for t in range(y.shape[1])],
+            axis=1,
+        )
         return self
 
     def predict(self, graphs: list[Graph]) -> np.ndarray:
@@ -38,8 +43,11 @@ class Trees:
 
     def fit(self, graphs: list[Graph], y: np.ndarray, seed: int = 0) -> Trees:
         x = np.stack([flat_features(g) for g in graphs])
+        known = np.isfinite(y)
         self.models = [
-            HistGradientBoostingRegressor(max_iter=500, learning_rate=0.1, random_state=seed).fit(x, np.log1p(y[:, t]))
+            HistGradientBoostingRegressor(max_iter=500, learning_rate=0.1, random_state=seed).fit(
+                x[known[:, t]], np.log1p(y[known[:, t], t])
+            )
             for t in range(y.shape[1])
         ]
         return self

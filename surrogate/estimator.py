@@ -41,16 +41,19 @@ class Scaler:
     def fit(cls, graphs: list[Graph], y: np.ndarray) -> Scaler:
         nodes = np.concatenate([g.nodes for g in graphs])
         glob = np.stack([g.globals for g in graphs])
-        ly = np.log1p(y)
+        unlabelled = [name for name, n in zip(TARGETS, np.isfinite(y).sum(0), strict=True) if n == 0]
+        if unlabelled:
+            raise ValueError(f"no training row has a value for {', '.join(unlabelled)}")
+        ly = np.log1p(y)  # NaN where a report lacks a target (masked out of the loss)
         return cls(
             nodes.mean(0),
-            nodes.std(0) + 1e-6,
+            _spread(nodes),
             glob.mean(0),
-            glob.std(0) + 1e-6,
-            ly.mean(0),
-            ly.std(0) + 1e-6,
-            ly.min(0),
-            ly.max(0),
+            _spread(glob),
+            np.nanmean(ly, 0),
+            np.nanstd(ly, 0) + 1e-6,
+            np.nanmin(ly, 0),
+            np.nanmax(ly, 0),
             glob.min(0),
             glob.max(0),
             nodes.min(0),
@@ -63,6 +66,13 @@ class Scaler:
     @classmethod
     def from_state(cls, state: dict) -> Scaler:
         return cls(**{k: v.numpy() for k, v in state.items()})
+
+
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Per-feature standard deviation, 1 for a feature constant in training: a model that never saw it vary
+    (the strategy flag of a Resource-only sweep) then sees a new value as one unit away, not a million."""
+    std = x.std(0)
+    return np.where(std > 1e-6, std, 1.0)
 
 
 def _batch(graphs: list[Graph], scaler: Scaler, kind: str) -> tuple:
@@ -95,17 +105,32 @@ def train(
     graphs: list[Graph],
     y: np.ndarray,
     epochs: int = 200,
-    batch_size: int = 128,
-    lr: float = 2e-3,
-    seed: int = 0,
+    members: int = 3,
     log: Callable[[str], None] | None = None,
 ) -> Estimator:
-    """Fit one surrogate on graphs and targets y [N, len(TARGETS)] (raw units)."""
+    """Fit one surrogate on graphs and targets y [N, len(TARGETS)] (raw units, NaN where unreported): an
+    ensemble of `members` networks from different seeds, whose mean is steadier on the rare large designs."""
+    scaler = Scaler.fit(graphs, y)
+    target = torch.tensor((np.log1p(y) - scaler.y_mean) / scaler.y_std, dtype=torch.float32)
+    models = [_fit(kind, graphs, scaler, target, epochs, seed, log) for seed in range(members)]
+    return Estimator(kind, models, scaler)
+
+
+def _fit(
+    kind: str,
+    graphs: list[Graph],
+    scaler: Scaler,
+    target: torch.Tensor,
+    epochs: int,
+    seed: int,
+    log: Callable[[str], None] | None,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+) -> torch.nn.Module:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    scaler = Scaler.fit(graphs, y)
     model = KINDS[kind]()
-    target = torch.tensor((np.log1p(y) - scaler.y_mean) / scaler.y_std, dtype=torch.float32)
+    labelled = torch.isfinite(target)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(graphs) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -117,7 +142,9 @@ def train(
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             pred = model(*_batch([graphs[i] for i in idx], scaler, kind))
-            loss = torch.nn.functional.smooth_l1_loss(pred, target[idx], beta=0.1)
+            mask = labelled[idx]
+            # nearly L1: small errors keep their pull, so near-exact targets (cycles) are fitted tightly
+            loss = torch.nn.functional.smooth_l1_loss(pred[mask], target[idx][mask], beta=0.02)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -125,21 +152,22 @@ def train(
             total += loss.item() * len(idx)
         if log and (epoch + 1) % max(1, epochs // 10) == 0:
             log(
-                f"{kind} epoch {epoch + 1:>4}/{epochs}  loss {total / len(graphs):.4f}  "
+                f"{kind} seed {seed} epoch {epoch + 1:>4}/{epochs}  loss {total / len(graphs):.4f}  "
                 f"({time.perf_counter() - t0:.0f} s)"
             )
     model.eval()
-    return Estimator(kind, model, scaler)
+    return model
 
 
 class Estimator:
-    def __init__(self, kind: str, model: torch.nn.Module, scaler: Scaler) -> None:
-        self.kind, self.model, self.scaler = kind, model, scaler
+    def __init__(self, kind: str, models: list[torch.nn.Module], scaler: Scaler) -> None:
+        self.kind, self.models, self.scaler = kind, models, scaler
 
     @torch.no_grad()
     def predict(self, graphs: list[Graph]) -> np.ndarray:
-        """Raw-unit predictions [N, len(TARGETS)], capped to the range seen in training."""
-        out = self.model(*_batch(graphs, self.scaler, self.kind)).numpy().astype(np.float64)
+        """Raw-unit predictions [N, len(TARGETS)], the members' mean log, capped to the training range."""
+        batch = _batch(graphs, self.scaler, self.kind)
+        out = torch.stack([model(*batch) for model in self.models]).mean(0).numpy().astype(np.float64)
         ly = np.clip(out * self.scaler.y_std + self.scaler.y_mean, self.scaler.y_min, self.scaler.y_max)
         return np.expm1(ly)
 
@@ -161,17 +189,22 @@ class Estimator:
     def state(self) -> dict:
         return {
             "kind": self.kind,
-            "model": self.model.state_dict(),
+            "models": [model.state_dict() for model in self.models],
             "scaler": self.scaler.state(),
             "targets": list(TARGETS),
+            "features": [*LAYER_TYPES, *NUMERIC, *GLOBAL_FEATURES],
         }
 
     @classmethod
     def from_state(cls, state: dict) -> Estimator:
-        model = KINDS[state["kind"]]()
-        model.load_state_dict(state["model"])
-        model.eval()
-        return cls(state["kind"], model, Scaler.from_state(state["scaler"]))
+        if state.get("features") != [*LAYER_TYPES, *NUMERIC, *GLOBAL_FEATURES]:
+            raise ValueError("the checkpoint was trained on other graph features; retrain it (qfx surrogate-train)")
+        models = []
+        for weights in state["models"]:
+            model = KINDS[state["kind"]]()
+            model.load_state_dict(weights)
+            models.append(model.eval())
+        return cls(state["kind"], models, Scaler.from_state(state["scaler"]))
 
 
 def save(estimators: dict[str, Estimator], path: str | Path, meta: dict) -> None:

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import onnx
+from hls4ml.backends import get_backend
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 
 from hls.qonnx_graph import load
 
-LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "add", "pool")
+# "activation": a table-based nonlinearity (sigmoid, tanh, softmax), unlike ReLU's comparison
+LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "activation", "add", "pool")
 # After the type one-hot: what wa-hls4ml's per-layer features describe (sizes, precision, reuse) plus
 # ours (K-hot weights, binary layers), sizes on a log2 scale.
 NUMERIC = (
@@ -29,15 +32,37 @@ NUMERIC = (
     "binary",
     "macs",
     "params",
-    "reuse",
+    "reuse",  # as hls4ml builds it: legalized under the Resource strategy
     "macs_per_reuse",
     "bit_ops",
     "weight_storage",
     "storage_per_reuse",
     "block_factor",
 )
+ONNX_KINDS = {
+    "Relu": "relu",
+    "Sigmoid": "activation",
+    "Tanh": "activation",
+    "Softmax": "activation",
+    "BatchNormalization": "batchnorm",
+    "Add": "add",
+    "MaxPool": "pool",
+    "AveragePool": "pool",
+    "GlobalAveragePool": "pool",
+    "GlobalMaxPool": "pool",
+}
 NODE_FEATURES = len(LAYER_TYPES) + len(NUMERIC)
-GLOBAL_FEATURES = ("resource", "io_stream", "reuse", "clock_ns", "ultrascale", "macs", "bit_ops", "layers")
+GLOBAL_FEATURES = (
+    "resource",
+    "io_stream",
+    "reuse",
+    "clock_ns",
+    "ultrascale",
+    "macs",
+    "bit_ops",
+    "layers",
+    "reuse_sum",  # layers run one after another under io_parallel: their reuse factors add up to the latency
+)
 # wa-hls4ml's Vitis default when a layer names no precision
 DEFAULT_BITS = 16
 
@@ -70,7 +95,29 @@ def _check_layer(i: int, layer: dict) -> dict:
     return layer
 
 
-def node_features(layer: dict, reuse: int) -> np.ndarray:
+@cache
+def legal_reuse(n_in: int, n_out: int, reuse: int) -> int:
+    """The reuse factor hls4ml's Resource strategy builds a layer with: the valid one closest to the request
+    (hls4ml warns and substitutes it; the cycle counts of real reports follow it, not the request)."""
+    backend = get_backend("Vitis")
+    # hls4ml's get_valid_reuse_factors tries every value up to n_in * n_out (seconds for a large layer, an
+    # easy way to stall the HTTP service); its rule admits divisors of n_in * n_out only, so ask it of those.
+    size = n_in * n_out
+    divisors = {d for k in range(1, math.isqrt(size) + 1) if size % k == 0 for d in (k, size // k)}
+    valid = sorted(d for d in divisors if backend._validate_reuse_factor(n_in, n_out, d))
+    return backend.get_closest_reuse_factor(valid, reuse)
+
+
+def layer_reuse(layer: dict, reuse: int, resource: bool) -> int:
+    """A layer's own reuse factor, or the model's, legalized the way hls4ml does for weighted layers."""
+    r = max(int(layer.get("reuse", reuse)), 1)
+    if resource and layer["type"] in ("dense", "conv"):
+        # hls4ml's multiplier shape for a layer: n_in x n_out, a convolution's n_in counting its kernel
+        return legal_reuse(layer["n_in"] * layer.get("kernel", 1), layer["n_out"], r)
+    return r
+
+
+def node_features(layer: dict, reuse: int, resource: bool = False) -> np.ndarray:
     kind = layer["type"]
     kernel, positions = layer.get("kernel", 1), layer.get("positions", 1)
     wb, ab = layer.get("weight_bits", 0), layer.get("act_bits", DEFAULT_BITS)
@@ -79,7 +126,7 @@ def node_features(layer: dict, reuse: int) -> np.ndarray:
         layer["n_in"] * layer["n_out"] * kernel if kind in ("dense", "conv") else (layer["n_out"] * 2 * has_weights)
     )
     macs = params * positions if kind in ("dense", "conv") else layer["n_out"] * positions * has_weights
-    r = layer.get("reuse", reuse)
+    r = layer_reuse(layer, reuse, resource)
     numeric = [
         _log2(layer["n_in"]),
         _log2(layer["n_out"]),
@@ -92,11 +139,11 @@ def node_features(layer: dict, reuse: int) -> np.ndarray:
         _log2(macs),
         _log2(params),
         _log2(r),
-        _log2(macs / max(r, 1)),
+        _log2(macs / r),
         _log2(macs * max(wb, 1) * max(ab, 1)),
         _log2(params * wb),  # weight bits to store: what BRAM holds under the Resource strategy
-        _log2(params * wb / max(r, 1)),  # bits read per cycle: the memory's width
-        _log2(math.ceil(params / max(r, 1))),  # hls4ml's block factor: multipliers in flight
+        _log2(params * wb / r),  # bits read per cycle: the memory's width
+        _log2(math.ceil(params / r)),  # hls4ml's block factor: multipliers in flight
     ]
     onehot = [float(kind == t) for t in LAYER_TYPES]
     return np.array(onehot + numeric, dtype=np.float32)
@@ -114,15 +161,17 @@ def build(
     if not isinstance(layers, list) or not layers:
         raise ValueError("layers must be a non-empty list")
     layers = [_check_layer(i, layer) for i, layer in enumerate(layers)]
-    nodes = np.stack([node_features(layer, reuse) for layer in layers])
+    resource = strategy.lower() == "resource"
+    nodes = np.stack([node_features(layer, reuse, resource) for layer in layers])
     n = len(layers)
     src = np.arange(n - 1)
     edges = np.concatenate([np.stack([src, src + 1]), np.stack([src + 1, src]), np.stack([np.arange(n)] * 2)], axis=1)
     macs = sum(2 ** nodes[i, len(LAYER_TYPES) + NUMERIC.index("macs")] - 1 for i in range(n))
     bit_ops = sum(2 ** nodes[i, len(LAYER_TYPES) + NUMERIC.index("bit_ops")] - 1 for i in range(n))
+    reuse_sum = sum(layer_reuse(layer, reuse, resource) for layer in layers if layer["type"] in ("dense", "conv"))
     g = np.array(
         [
-            float(strategy.lower() == "resource"),
+            float(resource),
             float("stream" in io_type.lower()),
             _log2(reuse),
             float(clock_ns),
@@ -130,6 +179,7 @@ def build(
             _log2(macs),
             _log2(bit_ops),
             float(n),
+            _log2(reuse_sum),
         ],
         dtype=np.float32,
     )
@@ -187,8 +237,8 @@ def layers_from_onnx(proto: onnx.ModelProto, reuse: int = 1) -> list[dict]:
                 "k_hot": k_hot,
             }
             layers.append(layer)
-        elif op in ("Relu", "BatchNormalization", "Add", "MaxPool", "AveragePool"):
-            kind = {"Relu": "relu", "BatchNormalization": "batchnorm", "Add": "add"}.get(op, "pool")
+        elif op in ONNX_KINDS:
+            kind = ONNX_KINDS[op]
             if op == "Add" and any(_is_constant(model, i) for i in node.input):
                 continue  # a bias add belongs to its dense layer
             size = int(np.prod(shape_out[1:])) or 1

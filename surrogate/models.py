@@ -1,6 +1,7 @@
 """The two graph surrogates, wa-hls4ml style: a GATv2 network (torch-geometric) and a transformer over
 per-layer tokens with a CLS token; both read node and global features and predict the standardized log
-of every target."""
+of every target. A linear path from the global features runs beside each network: the log targets are
+close to linear in the log totals (latency in the summed reuse factors), and the network learns the rest."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ class GNN(nn.Module):
             GATv2Conv(hidden, hidden // heads, heads=heads, add_self_loops=False) for _ in range(layers)
         )
         self.head = _head(2 * hidden + len(GLOBAL_FEATURES), hidden)
+        self.linear = nn.Linear(len(GLOBAL_FEATURES), len(TARGETS))
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.embed(x))
         for conv in self.convs:
             h = h + torch.relu(conv(h, edge_index))
         pooled = torch.cat([global_mean_pool(h, batch), _global_sum(h, batch)], dim=1)
-        return self.head(torch.cat([pooled, g], dim=1))
+        return self.head(torch.cat([pooled, g], dim=1)) + self.linear(g)
 
 
 class Transformer(nn.Module):
@@ -40,6 +42,7 @@ class Transformer(nn.Module):
         block = nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.head = _head(hidden + len(GLOBAL_FEATURES), hidden)
+        self.linear = nn.Linear(len(GLOBAL_FEATURES), len(TARGETS))
         self.max_layers = max_layers
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -51,7 +54,7 @@ class Transformer(nn.Module):
         h = h + self.position(torch.arange(n + 1, device=h.device))[None]
         pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=mask.device), mask], dim=1)
         out = self.encoder(h, src_key_padding_mask=pad)
-        return self.head(torch.cat([out[:, 0], g], dim=1))
+        return self.head(torch.cat([out[:, 0], g], dim=1)) + self.linear(g)
 
 
 def _head(inputs: int, hidden: int) -> nn.Module:

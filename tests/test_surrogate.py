@@ -4,6 +4,7 @@ shipped checkpoint through the CLI, and the HTTP service on loopback."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -12,10 +13,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import torch
 import uvicorn
+from hls4ml.backends import get_backend
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from hls.qonnx_graph import load
 from qfx.cli import main
@@ -24,10 +30,12 @@ from qfx.models import digits_mlp
 from qfx.train import calibrate
 from surrogate.dataset import TARGETS, is_test, read_parquet, read_wa_csv, write_parquet
 from surrogate.estimate import estimate, estimators
-from surrogate.graph import LAYER_TYPES, build, from_onnx
+from surrogate.estimator import Scaler
+from surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, build, from_onnx, layers_from_onnx, legal_reuse
 from surrogate.service import MAX_UPLOAD, app
 
 WA_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wa-hls4ml" / "dense_3layer_vitis2023.2.csv"
+CHROMEDRIVER = "/usr/bin/chromedriver"
 needs_wa = pytest.mark.skipif(not WA_CSV.is_file(), reason=f"wa-hls4ml data not at {WA_CSV} (../shared absent)")
 
 
@@ -90,6 +98,41 @@ def test_graph_of_a_qfx_export_has_its_layers_and_k_hot_weights(onnx_model: Path
     assert kinds == ["dense", "relu", "dense", "relu", "dense"]
     k_hot = graph.nodes[:, len(LAYER_TYPES) + 6]
     assert k_hot.tolist() == [2, 0, 2, 0, 2]
+
+
+def test_the_resource_strategy_uses_the_reuse_factor_hls4ml_builds() -> None:
+    layer = {"type": "dense", "n_in": 104, "n_out": 48, "weight_bits": 8, "act_bits": 8}
+    reuse = len(LAYER_TYPES) + NUMERIC.index("reuse")
+    resource, latency = build([layer], "resource", reuse=1024), build([layer], "latency", reuse=1024)
+    assert 2 ** resource.nodes[0, reuse] - 1 == pytest.approx(832, abs=0.01)  # hls4ml: "Using ReuseFactor=832"
+    assert 2 ** latency.nodes[0, reuse] - 1 == pytest.approx(1024, abs=0.01)
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "reuse"), [(104, 48, 1024), (24, 104, 4093), (7, 13, 50), (128, 128, 1)])
+def test_legal_reuse_agrees_with_hls4mls_own_search(n_in: int, n_out: int, reuse: int) -> None:
+    backend = get_backend("Vitis")
+    expected = backend.get_closest_reuse_factor(backend.get_valid_reuse_factors(n_in, n_out), reuse)
+    assert legal_reuse(n_in, n_out, reuse) == expected
+
+
+def test_a_feature_constant_in_training_scales_by_one_not_by_zero() -> None:
+    graphs = [build([{"type": "dense", "n_in": 8, "n_out": n}], "resource", reuse=64) for n in (4, 8, 16)]
+    scaler = Scaler.fit(graphs, np.ones((3, len(TARGETS))))
+    assert scaler.glob_std[GLOBAL_FEATURES.index("resource")] == 1.0
+    assert scaler.glob_std[GLOBAL_FEATURES.index("macs")] < 1.0
+
+
+def test_table_based_activations_of_an_onnx_model_are_their_own_layer_type() -> None:
+    w = onnx.numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["h"]), onnx.helper.make_node("Sigmoid", ["h"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])],
+        [w],
+    )
+    layers = layers_from_onnx(onnx.helper.make_model(graph))
+    assert [(layer["type"], layer["n_out"]) for layer in layers] == [("dense", 3), ("activation", 3)]
 
 
 def test_a_malformed_layer_is_refused_naming_it() -> None:
@@ -193,6 +236,53 @@ def test_fifty_concurrent_requests_are_all_answered(server: str) -> None:
         assert list(pool.map(call, range(50))) == [200] * 50
 
 
-def test_the_page_is_served(server: str) -> None:
-    page = httpx.get(server).text
-    assert 'type="file"' in page and "/v1/estimate" in page
+@pytest.fixture(scope="module")
+def browser() -> webdriver.Chrome:
+    """Debian's headless Chromium through its matching chromedriver (make venv installs both)."""
+    if not (Path(CHROMEDRIVER).is_file() and shutil.which("chromium")):
+        pytest.skip(f"headless Chromium needs {CHROMEDRIVER} and chromium (apt packages chromium-driver, chromium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,700"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def _upload(browser: webdriver.Chrome, server: str, path: Path, board: str) -> None:
+    browser.get(server)
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda b: len(Select(b.find_element(By.ID, "board")).options) > 1)
+    Select(browser.find_element(By.ID, "board")).select_by_value(board)
+    browser.find_element(By.ID, "model").send_keys(str(path))
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # done when the bars' summary or an error message appears
+    wait.until(lambda b: b.find_elements(By.ID, "summary") or b.find_element(By.ID, "error").text)
+
+
+def test_the_page_draws_the_estimate_as_bars_against_the_board(
+    browser: webdriver.Chrome, server: str, onnx_model: Path, tmp_path: Path
+) -> None:
+    _upload(browser, server, onnx_model, "ultra96v2")
+    api = httpx.post(f"{server}/v1/estimate", files={"model": onnx_model.read_bytes()}, data={"board": "ultra96v2"})
+    expected = api.json()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result .row")
+    assert [r.get_attribute("data-resource") for r in rows] == ["lut", "ff", "dsp", "bram"]
+    for row in rows:
+        key = row.get_attribute("data-resource")
+        fill = row.find_element(By.CSS_SELECTOR, ".fill")
+        bar = row.find_element(By.CSS_SELECTOR, ".bar")
+        drawn = 100 * fill.size["width"] / bar.size["width"]
+        assert drawn == pytest.approx(min(expected["utilization_percent"][key], 100), abs=1.0)
+        assert f"({expected['utilization_percent'][key]:.1f}%)" in row.text
+    assert "on ultra96v2" in browser.find_element(By.ID, "summary").text
+    assert browser.save_screenshot(str(tmp_path / "page.png"))
+
+
+def test_the_page_shows_why_a_model_is_refused(browser: webdriver.Chrome, server: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    _upload(browser, server, bad, "zcu104")
+    assert "not a valid ONNX model" in browser.find_element(By.ID, "error").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#result .row")
