@@ -133,7 +133,8 @@ def _activation(name: str) -> str | None:
     name = name.lower()
     if name.startswith(("relu", "quantized_relu")):
         return "relu"
-    return None if name in ("linear", "quantized_bits") or name.startswith("quantized_bits") else "activation"
+    # linear and quantized_bits activations only requantize, and hls4ml's optimizers fold them away
+    return None if name.startswith(("linear", "quantized_bits")) else "activation"
 
 
 def rule4ml_layers(model_config: list, hls_config: dict) -> list[dict]:
@@ -154,7 +155,7 @@ def rule4ml_layers(model_config: list, hls_config: dict) -> list[dict]:
         base = {"n_in": n_in, "n_out": n_out, "act_bits": a_bits}
         if kind in ("Dense", "QDense"):
             out = int(layer.get("neurons") or n_out)
-            layers.append({**base, "type": "dense", "n_in": n_in, "n_out": out, "weight_bits": w_bits, "reuse": reuse})
+            layers.append({**base, "type": "dense", "n_out": out, "weight_bits": w_bits, "reuse": reuse})
         elif kind in ("Conv1D", "Conv2D", "QConv1D", "QConv2D"):
             channels = int(layer["input_shape"][-1])
             filters = int(layer.get("filters") or layer["output_shape"][-1])
