@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SCHEMA_VERSION = 1
+# hls4ml's default precision, ap_fixed<16,6>, for a layer or record that names none
+DEFAULT_BITS = 16
 TARGETS = ("lut", "ff", "dsp", "bram", "latency_cycles", "ii")
 # One row per synthesized design. `layers` is the JSON list the graph builder reads (surrogate.graph);
 # tool, version, part and clock are columns so reports of several flows can train one model.
@@ -141,7 +143,7 @@ def rule4ml_layers(model_config: list, hls_config: dict) -> list[dict]:
     """Graph-builder layers from a record's model_config, with bits from hls_config (per layer where
     LayerName names one, else the model's precision)."""
     model = hls_config.get("Model", {})
-    default_bits = _bits(model.get("Precision")) or 16
+    default_bits = _bits(model.get("Precision")) or DEFAULT_BITS
     by_name = hls_config.get("LayerName", {})
     layers: list[dict] = []
     for i, layer in enumerate(model_config):
@@ -227,7 +229,7 @@ def _wa_record(rec: dict, resource_key: str) -> dict | None:
         "strategy": str(model.get("Strategy", "latency")).lower(),
         "io_type": str(hls.get("io_type") or hls.get("IOType") or "io_parallel").lower(),
         "reuse": int(model.get("ReuseFactor", 1)),
-        "precision": _bits(model.get("Precision")) or 16,
+        "precision": _bits(model.get("Precision")) or DEFAULT_BITS,
         "tool": "vivado" if resource_key == "resource_report" else hls_tool,
         "tool_version": version,
         "part": str(rec.get("target_part", WA_PART)),

@@ -16,6 +16,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 
 from hls.qonnx_graph import load
+from surrogate.dataset import DEFAULT_BITS
 
 # "activation": a table-based nonlinearity (sigmoid, tanh, softmax), unlike ReLU's comparison
 LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "activation", "add", "pool")
@@ -63,8 +64,6 @@ GLOBAL_FEATURES = (
     "layers",
     "reuse_sum",  # layers run one after another under io_parallel: their reuse factors add up to the latency
 )
-# wa-hls4ml's Vitis default when a layer names no precision
-DEFAULT_BITS = 16
 
 
 @dataclass
