@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 from convert_time import qfx_mlp
+from qfx.hls.convert import convert, update_manifest
+from qfx.hls.csim import edge_vectors, emulate
+from qfx.hls.rtl import write_rtl
+from qfx.testbench.sim import simulate
 
-from hls.convert import convert, update_manifest
-from hls.csim import edge_vectors, emulate
-from hls.rtl import write_rtl
 from qfx.data import digits
 from qfx.export import to_onnx
 from qfx.fixed import FixedFormat
 from qfx.models import digits_mlp
 from qfx.train import calibrate, fit
-from testbench.sim import simulate
 
 
 def models(bits: int) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:

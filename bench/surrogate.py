@@ -19,11 +19,11 @@ import numpy as np
 # This script's name is the issue's; run as a script, its folder would shadow the `surrogate` package.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from surrogate.baselines import Analytic, Trees  # noqa: E402
-from surrogate.dataset import TARGETS, is_test, load  # noqa: E402
-from surrogate.estimator import CHECKPOINT, save  # noqa: E402
-from surrogate.graph import from_row  # noqa: E402
-from surrogate.training import fit_surrogates  # noqa: E402
+from qfx.surrogate.baselines import Analytic, Trees  # noqa: E402
+from qfx.surrogate.dataset import TARGETS, is_test, load  # noqa: E402
+from qfx.surrogate.estimator import CHECKPOINT, save  # noqa: E402
+from qfx.surrogate.graph import from_row  # noqa: E402
+from qfx.surrogate.training import fit_surrogates  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wa-hls4ml" / "dense_3layer_vitis2023.2.csv"
 

@@ -19,11 +19,11 @@ from typing import Any
 import hls4ml
 import numpy as np
 import onnx
+from qfx.hls.qonnx_graph import batchnorm_formats, load, prepare
+from qfx.hls.rtl import write_rtl
+from qfx.hls.rtl.trace import STYLES
 
-import boards
-from hls.qonnx_graph import batchnorm_formats, load, prepare
-from hls.rtl import write_rtl
-from hls.rtl.trace import STYLES
+from qfx import boards
 
 PROJECT = "hls4ml_prj"
 PROJECT_NAME = "qfx_model"

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from qfx.hls.convert import CSim, read_manifest
+from qfx.hls.emulate import Emulator
 
-from hls.convert import CSim, read_manifest
-from hls.emulate import Emulator
 from qfx.fixed import FixedFormat
 
 

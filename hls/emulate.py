@@ -14,9 +14,8 @@ import onnx
 import torch
 import torch.nn.functional as F
 from onnx import helper, numpy_helper
+from qfx.hls.qonnx_graph import quant_format
 from qonnx.core.modelwrapper import ModelWrapper
-
-from hls.qonnx_graph import quant_format
 
 
 def _attrs(node: onnx.NodeProto) -> dict[str, object]:

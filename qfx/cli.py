@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from boards import all_boards
+from qfx.boards import all_boards
 from qfx.data import digits
 from qfx.models import ARCHITECTURES, build
 from qfx.train import fit, load_checkpoint, save_checkpoint
@@ -48,7 +48,7 @@ def _formats(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from hls.convert import convert
+    from qfx.hls.convert import convert
 
     manifest = convert(
         args.model,
@@ -76,8 +76,8 @@ def _print_rtl(rtl: dict) -> None:
 
 
 def _rtl(args: argparse.Namespace) -> None:
-    from hls.convert import read_manifest, update_manifest
-    from hls.rtl import write_rtl
+    from qfx.hls.convert import read_manifest, update_manifest
+    from qfx.hls.rtl import write_rtl
 
     manifest = read_manifest(args.project)
     rtl = write_rtl(args.project, args.style, args.latency_cutoff, manifest["part"], manifest["clock_ns"])
@@ -86,7 +86,7 @@ def _rtl(args: argparse.Namespace) -> None:
 
 
 def _sim(args: argparse.Namespace) -> None:
-    from testbench.sim import simulate
+    from qfx.testbench.sim import simulate
 
     result = simulate(args.project, _load_npy(args.input), args.simulator, args.rtl)
     np.save(args.output, result.outputs)
@@ -114,7 +114,7 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _csim(args: argparse.Namespace) -> None:
-    from hls.csim import run_csim
+    from qfx.hls.csim import run_csim
 
     y = run_csim(args.project, _load_npy(args.input))
     np.save(args.output, y)
@@ -122,7 +122,7 @@ def _csim(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> None:
-    from testbench.verify import verify
+    from qfx.testbench.verify import verify
 
     summary = verify(args.project, args.vectors, args.seed, None if args.simulator == "none" else args.simulator)
     print(json.dumps(summary, indent=2))
@@ -131,17 +131,17 @@ def _verify(args: argparse.Namespace) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> None:
-    from hls.convert import read_manifest
-    from hls.qonnx_graph import load
-    from surrogate.estimate import estimate
-    from surrogate.graph import from_onnx, from_project
+    from qfx.hls.convert import read_manifest
+    from qfx.hls.qonnx_graph import load
+    from qfx.surrogate.estimate import estimate
+    from qfx.surrogate.graph import from_onnx, from_project
 
     board = args.board
     if args.model.is_dir():
         graph = from_project(args.model)
         board = board or read_manifest(args.model)["board"]
     elif args.model.is_file():
-        import boards
+        from qfx import boards
 
         board = board or "ultra96v2"
         graph = from_onnx(
@@ -169,7 +169,7 @@ def _estimate(args: argparse.Namespace) -> None:
 
 
 def _estimate_csv(args: argparse.Namespace) -> None:
-    from surrogate.predict_csv import predict_csv
+    from qfx.surrogate.predict_csv import predict_csv
 
     n = predict_csv(args.input, args.output, args.surrogate)
     print(f"{n} rows with predictions -> {args.output}")
@@ -178,19 +178,19 @@ def _estimate_csv(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from surrogate.service import app
+    from qfx.surrogate.service import app
 
     uvicorn.run(app, host=args.host, port=args.port)
 
 
 def _surrogate_train(args: argparse.Namespace) -> None:
-    from surrogate.training import train_all
+    from qfx.surrogate.training import train_all
 
     train_all(args.data, args.output, args.epochs, args.resource_key, args.members)
 
 
 def _surrogate_dataset(args: argparse.Namespace) -> None:
-    from surrogate.dataset import load, write_parquet
+    from qfx.surrogate.dataset import load, write_parquet
 
     df = load(args.data, args.resource_key)
     write_parquet(df, args.output)

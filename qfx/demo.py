@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from hls.convert import convert
 from qfx.data import digits
 from qfx.export import to_onnx
+from qfx.hls.convert import convert
 from qfx.models import digits_mlp
 from qfx.train import fit, save_checkpoint
 
@@ -19,8 +19,8 @@ def run(
     out: Path, bits: int = 6, epochs: int = 60, board: str = "ultra96v2", seed: int = 0, simulator: str = "verilator"
 ) -> dict:
     """Returns accuracies and mismatch counts; raises if the C simulation or the RTL differs anywhere."""
-    from hls.csim import run_csim
-    from testbench.sim import simulate
+    from qfx.hls.csim import run_csim
+    from qfx.testbench.sim import simulate
 
     torch.manual_seed(seed)
     data = digits(seed=seed)

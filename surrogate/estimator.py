@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from qfx.surrogate.dataset import TARGETS
+from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, Graph
+from qfx.surrogate.models import GNN, Transformer
 from torch_geometric.data import Batch, Data
-
-from surrogate.dataset import TARGETS
-from surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, Graph
-from surrogate.models import GNN, Transformer
 
 KINDS = {"gnn": GNN, "transformer": Transformer}
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "wa_dense.pt"

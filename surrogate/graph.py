@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from hls4ml.backends import get_backend
+from qfx.hls.qonnx_graph import load
+from qfx.surrogate.dataset import DEFAULT_BITS
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
-
-from hls.qonnx_graph import load
-from surrogate.dataset import DEFAULT_BITS
 
 # "activation": a table-based nonlinearity (sigmoid, tanh, softmax), unlike ReLU's comparison
 LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "activation", "add", "pool")

@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from surrogate.dataset import TARGETS, WA_PART, dense_layers, read_csv
-from surrogate.estimate import estimators
-from surrogate.graph import build
+from qfx.surrogate.dataset import TARGETS, WA_PART, dense_layers, read_csv
+from qfx.surrogate.estimate import estimators
+from qfx.surrogate.graph import build
 
 PRED_COLUMNS = dict(
     zip(

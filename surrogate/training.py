@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from surrogate.dataset import TARGETS, is_test, load
-from surrogate.estimator import KINDS, Estimator, save, train
-from surrogate.graph import Graph, from_row
+from qfx.surrogate.dataset import TARGETS, is_test, load
+from qfx.surrogate.estimator import KINDS, Estimator, save, train
+from qfx.surrogate.graph import Graph, from_row
 
 
 def fit_surrogates(

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import VerilatorControlFile, get_runner
+from qfx.hls.convert import PROJECT_NAME, read_manifest
+from qfx.hls.csim import check_inputs
+from qfx.testbench.ports import top_ports
 
-from hls.convert import PROJECT_NAME, read_manifest
-from hls.csim import check_inputs
 from qfx.fixed import FixedFormat
-from testbench.ports import top_ports
 
 SIMULATORS = ("verilator", "icarus")
 RTL_KINDS = ("qfx", "hls")
@@ -226,7 +226,7 @@ def simulate(project_dir: str | Path, x: np.ndarray, simulator: str = "verilator
         (run_dir / "bench.json").write_text(json.dumps(cfg))
         t0 = time.perf_counter()
         results = get_runner(simulator).test(
-            test_module="testbench.bench",
+            test_module="qfx.testbench.bench",
             hdl_toplevel=desc["top"],
             hdl_toplevel_lang="verilog",
             build_dir=str(build_dir),

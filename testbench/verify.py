@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qfx.hls.convert import read_manifest
+from qfx.hls.csim import edge_vectors, emulate, run_csim
+from qfx.testbench.sim import simulate
 
-from hls.convert import read_manifest
-from hls.csim import edge_vectors, emulate, run_csim
 from qfx.fixed import FixedFormat
-from testbench.sim import simulate
 
 
 def compare(results: dict[str, np.ndarray]) -> dict[str, Any]:

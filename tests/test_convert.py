@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from qfx.hls.convert import convert, read_manifest
+from qfx.hls.csim import emulate, run_csim
+from qfx.testbench.sim import simulate
+from qfx.testbench.verify import verify
 
-from hls.convert import convert, read_manifest
-from hls.csim import emulate, run_csim
 from qfx.export import to_onnx
-from testbench.sim import simulate
-from testbench.verify import verify
 
 from .conversion_models import hand_built_qonnx, trained
 

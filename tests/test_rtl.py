@@ -11,15 +11,15 @@ import onnx
 import pytest
 import torch
 from da4ml.trace import FixedVariableArrayInput, comb_trace
+from qfx.hls.convert import convert, read_manifest, update_manifest
+from qfx.hls.csim import edge_vectors, emulate
+from qfx.hls.rtl import write_rtl
+from qfx.hls.rtl.trace import HWCONF, kif, quantize, trace
+from qfx.testbench.ports import top_ports
+from qfx.testbench.sim import simulate
 
-from hls.convert import convert, read_manifest, update_manifest
-from hls.csim import edge_vectors, emulate
-from hls.rtl import write_rtl
-from hls.rtl.trace import HWCONF, kif, quantize, trace
 from qfx.cli import main
 from qfx.fixed import FixedFormat
-from testbench.ports import top_ports
-from testbench.sim import simulate
 
 from .conversion_models import hand_built_qonnx, modes_qonnx, quant, save_model
 

@@ -1,5 +1,5 @@
 """RTL for converted projects: the QONNX graph traced into da4ml and written as pipelined Verilog."""
 
-from hls.rtl.write import write_rtl
+from qfx.hls.rtl.write import write_rtl
 
 __all__ = ["write_rtl"]

@@ -16,9 +16,9 @@ import torch
 from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace
 from da4ml.types import CombLogic
 from onnx import helper
+from qfx.hls.emulate import Emulator
+from qfx.hls.qonnx_graph import exact_format
 
-from hls.emulate import Emulator
-from hls.qonnx_graph import exact_format
 from qfx.fixed import FixedFormat
 
 # da4ml quantizes with TRN/RND and WRAP/SAT/SAT_SYM; RND_CONV is built from those below.

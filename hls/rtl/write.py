@@ -15,8 +15,7 @@ import onnx
 from da4ml.codegen import VerilogModel
 from da4ml.trace import to_pipeline
 from da4ml.types import QInterval, minimal_kif
-
-from hls.rtl.trace import Traced, kif, trace
+from qfx.hls.rtl.trace import Traced, kif, trace
 
 RTL_DIR = "rtl"
 TOP = "qfx_top"
