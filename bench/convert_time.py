@@ -18,11 +18,11 @@ from pathlib import Path
 
 import hls4ml
 import torch
-from qfx.hls.convert import convert
 from torch import nn
 
 import qfx.nn as qnn
 from qfx.export import to_onnx
+from qfx.hls.convert import convert
 from qfx.quant import Spec
 from qfx.train import calibrate
 

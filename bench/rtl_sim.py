@@ -15,15 +15,16 @@ from pathlib import Path
 
 import torch
 from convert_time import qfx_mlp
-from qfx.hls.convert import convert, update_manifest
-from qfx.hls.csim import edge_vectors, emulate
-from qfx.hls.rtl import write_rtl
-from qfx.testbench.sim import simulate
 
 from qfx.data import digits
 from qfx.export import to_onnx
 from qfx.fixed import FixedFormat
+from qfx.hls.convert import convert
+from qfx.hls.csim import edge_vectors, emulate
+from qfx.hls.project import Project
+from qfx.hls.rtl import write_rtl
 from qfx.models import digits_mlp
+from qfx.testbench.sim import simulate
 from qfx.train import calibrate, fit
 
 
@@ -55,9 +56,10 @@ def main() -> None:
             fmt = FixedFormat.parse(manifest["input"]["format"])
             for style in args.styles.split(","):
                 t0 = time.perf_counter()
-                rtl = write_rtl(prj, style, part=manifest["part"], clock_ns=manifest["clock_ns"])
+                project = Project(prj)
+                rtl = write_rtl(project, style)
                 rtl_s = time.perf_counter() - t0
-                update_manifest(prj, "rtl", rtl)
+                project.update("rtl", rtl)
                 for simulator, n in (("verilator", args.vectors), ("icarus", args.icarus_vectors)):
                     vectors = edge_vectors(fmt, manifest["input"]["shape"][1:], n)
                     result = simulate(prj, vectors, simulator)

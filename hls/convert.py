@@ -1,46 +1,64 @@
-"""QONNX -> hls4ml project for a board, every type exact, C simulation compiled; plus `qfx.json`.
+"""QONNX -> hls4ml project for a board, every type exact, C simulation compiled; plus RTL and `qfx.json`.
 
 hls4ml does the work (its ONNX frontend, ModelGraph, backends, writers and its precision inference);
 qfx prepares the graph, sets the input type to the model's first quantizer, lets hls4ml derive every
-accumulator and result ('auto'), and refuses the project if any type is left at the default.
+accumulator and result ('auto'), and refuses the project if any type is left at the default. The
+folder is built beside its target and renamed into place only when complete (and proven, when a check
+is given).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
-import math
-import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import hls4ml
 import numpy as np
 import onnx
-from qfx.hls.qonnx_graph import batchnorm_formats, load, prepare
+
+from qfx import boards
+from qfx.hls import ops
+from qfx.hls.graph import QonnxGraph, load
+from qfx.hls.hls4ml_graph import for_hls4ml
+from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, staged_dir, write_json
 from qfx.hls.rtl import write_rtl
 from qfx.hls.rtl.trace import STYLES
 
-from qfx import boards
-
-PROJECT = "hls4ml_prj"
-PROJECT_NAME = "qfx_model"
-MANIFEST = "qfx.json"
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource"}
+RTL_STYLES = (*STYLES, "none")
 # Deliberately odd: any type still equal to it after conversion was never derived from the model.
 SENTINEL = "fixed<63,31>"
 # Types that exist on a layer but are not used for its arithmetic (lookup tables, indices).
 UNUSED_TYPES = ("table_t", "index_t", "exp_table_t", "inv_table_t")
 
 
-def _choice(name: str, value: str, allowed: dict[str, str]) -> str:
+class StageError(ValueError):
+    """A tool (hls4ml, g++, da4ml) failed on input qfx accepted: one line naming the stage."""
+
+
+@contextlib.contextmanager
+def stage(name: str, log: Path | None = None) -> Iterator[None]:
+    """Turn any failure inside a tool into a StageError naming the stage (and its log, if any)."""
+    try:
+        yield
+    except ValueError:
+        raise
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+        where = f"; see {log}" if log is not None else ""
+        raise StageError(f"{name} failed: {type(e).__name__}: {reason}{where}") from e
+
+
+def _choice(name: str, value: str, allowed: dict[str, str] | tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
-    return allowed[value]
+    return allowed[value] if isinstance(allowed, dict) else value
 
 
 def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
@@ -68,6 +86,19 @@ def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
     return layers
 
 
+def _hls4ml_config(model: Any, graph_in: str, in_fmt: Any, backend: str, strategy: str, reuse: int) -> dict:
+    """hls4ml's per-layer configuration: the input type, each op's own entries, derived types elsewhere."""
+    config = hls4ml.utils.config_from_onnx_model(
+        model, granularity="name", backend=backend, default_precision=SENTINEL, default_reuse_factor=reuse
+    )
+    config["Model"]["Strategy"] = strategy
+    config["LayerName"].setdefault(graph_in, {}).setdefault("Precision", {})["result"] = in_fmt.to_hls4ml()
+    final = QonnxGraph(model)
+    for node in final.nodes:
+        ops.get(node).hls4ml_config(node, final, config["LayerName"].setdefault(node.name, {}))
+    return config
+
+
 def convert(
     onnx_path: str | Path,
     output_dir: str | Path,
@@ -79,45 +110,43 @@ def convert(
     clock: float | None = None,
     force: bool = False,
     rtl: str = "da",
+    check: Callable[[Project], dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Convert, compile the C simulation, write the RTL (style `rtl`, or "none") and the manifest."""
+    """Convert, compile the C simulation, write the RTL (style `rtl`, or "none") and the manifest.
+
+    `check`, when given, proves the finished project (e.g. `qfx.testbench.verify.check`) before it
+    replaces anything; its summary is recorded as the manifest's "check"; if it raises, nothing is kept.
+    """
+    say = progress or (lambda _: None)
     target = boards.get(board)
     hls_backend = _choice("backend", backend, BACKENDS)
     io_type = _choice("io", io, IO_TYPES)
     hls_strategy = _choice("strategy", strategy, STRATEGIES)
-    if rtl not in (*STYLES, "none"):
-        raise ValueError(f"rtl {rtl!r} is not one of {', '.join((*STYLES, 'none'))}")
+    _choice("rtl", rtl, RTL_STYLES)
     if reuse < 1:
         raise ValueError(f"reuse {reuse} must be at least 1")
     clock_ns = clock if clock is not None else target.clock_ns
     if clock_ns <= 0:
         raise ValueError(f"clock {clock_ns} ns must be positive")
     out = Path(output_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise ValueError(f"{out} exists and is not empty; pass --force to replace it")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise ValueError(f"{out} exists and is not empty; pass --force to replace it")
 
-    proto = load(onnx_path)
-    model, in_fmt = prepare(proto)
-    in_name = model.graph.input[0].name
-    in_shape = [int(d) for d in model.get_tensor_shape(in_name)]
-    bn_formats = batchnorm_formats(model)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
+    source = Path(onnx_path)
+    graph = QonnxGraph.prepare(load(source))
+    graph.check_exact()
+    in_fmt = graph.input_format()
+    hls_model = for_hls4ml(graph)
+    with staged_dir(out, force) as stage_dir:
+        log = stage_dir / "hls4ml_convert.log"
+        say("converting with hls4ml and compiling the C simulation (g++)")
         # hls4ml narrates every layer on stdout; keep that in the project as a log instead.
-        with open(out / "hls4ml_convert.log", "w") as log, contextlib.redirect_stdout(log):
-            config = hls4ml.utils.config_from_onnx_model(
-                model, granularity="name", backend=hls_backend, default_precision=SENTINEL, default_reuse_factor=reuse
-            )
-            config["Model"]["Strategy"] = hls_strategy
-            config["LayerName"].setdefault(in_name, {}).setdefault("Precision", {})["result"] = in_fmt.to_hls4ml()
-            for bn, (scale, bias) in bn_formats.items():
-                precision = config["LayerName"].setdefault(bn, {}).setdefault("Precision", {})
-                precision.update({"scale": scale.to_hls4ml(), "bias": bias.to_hls4ml(), "result": "auto"})
+        with stage("hls4ml conversion", log), open(log, "w") as f, contextlib.redirect_stdout(f):
+            config = _hls4ml_config(hls_model, hls_model.graph.input[0].name, in_fmt, hls_backend, hls_strategy, reuse)
             hm = hls4ml.converters.convert_from_onnx_model(
-                model,
-                output_dir=str(out / PROJECT),
+                hls_model,
+                output_dir=str(stage_dir / PROJECT),
                 project_name=PROJECT_NAME,
                 backend=hls_backend,
                 part=target.part,
@@ -126,11 +155,11 @@ def convert(
                 hls_config=config,
             )
             layers = _check_types(hm)
+        with stage("C simulation build (hls4ml compile, g++)", log), open(log, "a") as f, contextlib.redirect_stdout(f):
             hm.compile()
-        onnx.save(proto, out / "model.onnx")
-        rtl_summary = None if rtl == "none" else write_rtl(out, rtl, part=target.part, clock_ns=clock_ns)
+        graph.save(stage_dir / MODEL)
         out_var = hm.get_output_variables()[0]
-        manifest = {
+        manifest: dict[str, Any] = {
             "board": target.name,
             "part": target.part,
             "family": target.family,
@@ -139,8 +168,8 @@ def convert(
             "io": io,
             "strategy": strategy,
             "reuse": reuse,
-            "source": {"path": str(onnx_path), "sha256": hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()},
-            "input": {"name": in_name, "shape": in_shape, "format": str(in_fmt)},
+            "source": {"path": str(source), "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
+            "input": {"name": graph.input_name, "shape": graph.shape(graph.input_name), "format": str(in_fmt)},
             "output": {
                 "name": out_var.name,
                 "shape": [int(d) for d in out_var.shape],
@@ -148,65 +177,19 @@ def convert(
             },
             "layers": layers,
             "project": PROJECT,
-            "library": str(Path(_library(hm)).relative_to(out.resolve())),
-            "qfx_formats": json.loads(_metadata(proto, "qfx_formats") or "{}"),
+            "library": str(Path(hm._top_function_lib._name).resolve().relative_to(stage_dir.resolve())),
+            "qfx_formats": json.loads(_metadata(graph.proto, "qfx_formats") or "{}"),
         }
-        if rtl_summary:
-            manifest["rtl"] = rtl_summary
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    return manifest
-
-
-def _library(hm: hls4ml.model.ModelGraph) -> str:
-    return str(Path(hm._top_function_lib._name).resolve())
+        write_json(stage_dir / MANIFEST, manifest)
+        project = Project(stage_dir)
+        if rtl != "none":
+            say(f"writing {rtl} RTL (da4ml)")
+            with stage("RTL generation (da4ml)"):
+                project.update("rtl", write_rtl(project, rtl))
+        if check is not None:
+            project.update("check", check(project))
+    return Project(out).manifest
 
 
 def _metadata(proto: onnx.ModelProto, key: str) -> str | None:
     return next((p.value for p in proto.metadata_props if p.key == key), None)
-
-
-def read_manifest(project_dir: str | Path) -> dict[str, Any]:
-    path = Path(project_dir) / MANIFEST
-    if not path.is_file():
-        raise ValueError(f"{project_dir}: no {MANIFEST}; is it a directory written by `qfx convert`?")
-    return json.loads(path.read_text())
-
-
-def update_manifest(project_dir: str | Path, key: str, value: Any) -> None:
-    """Set one entry of an existing project's manifest."""
-    manifest = read_manifest(project_dir)
-    manifest[key] = value
-    (Path(project_dir) / MANIFEST).write_text(json.dumps(manifest, indent=2))
-
-
-class CSim:
-    """The compiled C simulation library of a converted project.
-
-    hls4ml's link_existing_project cannot reload a project converted from ONNX (its config embeds the
-    ModelWrapper), so this loads the bridge library hls4ml compiled and calls its `<project>_double`
-    entry point directly, as hls4ml's own predict() does.
-    """
-
-    def __init__(self, project_dir: str | Path) -> None:
-        project_dir = Path(project_dir)
-        manifest = read_manifest(project_dir)
-        lib = project_dir / manifest["library"]
-        if not lib.is_file():
-            raise ValueError(
-                f"{project_dir}: the compiled C simulation {manifest['library']} is missing; convert again"
-            )
-        self._fn = getattr(ctypes.cdll.LoadLibrary(str(lib.resolve())), f"{PROJECT_NAME}_double")
-        self.n_in = math.prod(manifest["input"]["shape"][1:])
-        self.n_out = math.prod(manifest["output"]["shape"])
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """x [N, n_in] float64, already holding exactly representable input values."""
-        x = np.ascontiguousarray(x, dtype=np.float64).reshape(len(x), self.n_in)
-        y = np.zeros((len(x), self.n_out), dtype=np.float64)
-        ptr = ctypes.POINTER(ctypes.c_double)
-        for i in range(len(x)):
-            self._fn(x[i].ctypes.data_as(ptr), y[i].ctypes.data_as(ptr))
-        return y

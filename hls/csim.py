@@ -1,52 +1,31 @@
-"""Running a converted project's C simulation, and comparing it with the exact emulation."""
+"""Running a converted project's C simulation and its exact emulation on real-valued inputs, and the
+edge-case vectors that proofs run on."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnx
-import torch
-from qfx.hls.convert import CSim, read_manifest
-from qfx.hls.emulate import Emulator
 
 from qfx.fixed import FixedFormat
+from qfx.hls.emulate import Emulator
+from qfx.hls.project import Project
 
 
-def _input_format(manifest: dict[str, Any]) -> FixedFormat:
-    return FixedFormat.parse(manifest["input"]["format"])
-
-
-def check_inputs(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
-    """Inputs as float64 [N, ...] of the model's input shape, or a ValueError saying what was expected."""
-    x = np.asarray(x, dtype=np.float64)
-    want = manifest["input"]["shape"][1:]
-    if x.ndim == len(want):
-        x = x[None]
-    if list(x.shape[1:]) != list(want):
-        raise ValueError(f"inputs have shape {list(x.shape)}; the model takes [N, {', '.join(map(str, want))}]")
-    if np.isnan(x).any():
-        raise ValueError("inputs contain NaN, which has no fixed-point value")
-    return x
-
-
-def run_csim(project_dir: str | Path, x: np.ndarray) -> np.ndarray:
+def run_csim(project: str | Path | Project, x: np.ndarray) -> np.ndarray:
     """C simulation outputs (float64 real values) for real inputs x [N, ...].
 
     The first quantizer is applied here exactly, so the C code receives the bits the hardware would.
     """
-    manifest = read_manifest(project_dir)
-    x = check_inputs(x, manifest)
-    xq = _input_format(manifest).quantize(torch.from_numpy(x)).numpy()
-    return CSim(project_dir).predict(xq)
+    project = Project.open(project)
+    return project.csim.predict(project.quantize_inputs(x))
 
 
-def emulate(project_dir: str | Path, x: np.ndarray) -> np.ndarray:
-    manifest = read_manifest(project_dir)
-    x = check_inputs(x, manifest)
-    y = Emulator(onnx.load(str(Path(project_dir) / "model.onnx"))).run(x)
-    return y.reshape(len(x), -1)
+def emulate(project: str | Path | Project, x: np.ndarray, emulator: Emulator | None = None) -> np.ndarray:
+    """The exact emulation's outputs [N, n_out] (pass an `Emulator` to collect its quantizer events)."""
+    project = Project.open(project)
+    x = project.check_inputs(x)
+    return (emulator or Emulator(project.graph)).run(x).reshape(len(x), -1)
 
 
 def edge_vectors(fmt: FixedFormat, shape: list[int], n: int, seed: int = 0) -> np.ndarray:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from qfx import __version__
 from qfx.boards import all_boards
 from qfx.data import digits
 from qfx.models import ARCHITECTURES, build
 from qfx.train import fit, load_checkpoint, save_checkpoint
+
+BOARDS = tuple(all_boards())
+SIMULATORS = ("verilator", "icarus")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -47,9 +52,15 @@ def _formats(args: argparse.Namespace) -> None:
     _print_formats(ckpt["formats"])
 
 
+def _progress(message: str) -> None:
+    print(f"  ... {message}", file=sys.stderr, flush=True)
+
+
 def _convert(args: argparse.Namespace) -> None:
     from qfx.hls.convert import convert
+    from qfx.testbench.verify import check
 
+    simulator = None if args.simulator == "none" else args.simulator
     manifest = convert(
         args.model,
         args.output,
@@ -61,11 +72,16 @@ def _convert(args: argparse.Namespace) -> None:
         clock=args.clock,
         force=args.force,
         rtl=args.rtl,
+        check=None if args.no_check else check(args.check, simulator, _progress),
+        progress=_progress,
     )
     print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
     print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
     if "rtl" in manifest:
         _print_rtl(manifest["rtl"])
+    if "check" in manifest:
+        c = manifest["check"]
+        print(f"proof: {', '.join(c['pairs'])} agree on all {c['vectors']} vectors")
 
 
 def _print_rtl(rtl: dict) -> None:
@@ -76,12 +92,12 @@ def _print_rtl(rtl: dict) -> None:
 
 
 def _rtl(args: argparse.Namespace) -> None:
-    from qfx.hls.convert import read_manifest, update_manifest
+    from qfx.hls.project import Project
     from qfx.hls.rtl import write_rtl
 
-    manifest = read_manifest(args.project)
-    rtl = write_rtl(args.project, args.style, args.latency_cutoff, manifest["part"], manifest["clock_ns"])
-    update_manifest(args.project, "rtl", rtl)
+    project = Project(args.project)
+    rtl = write_rtl(project, args.style, args.latency_cutoff)
+    project.update("rtl", rtl)
     _print_rtl(rtl)
 
 
@@ -124,25 +140,37 @@ def _csim(args: argparse.Namespace) -> None:
 def _verify(args: argparse.Namespace) -> None:
     from qfx.testbench.verify import verify
 
-    summary = verify(args.project, args.vectors, args.seed, None if args.simulator == "none" else args.simulator)
+    simulator = None if args.simulator == "none" else args.simulator
+    summary = verify(args.project, args.vectors, args.seed, simulator, _progress)
     print(json.dumps(summary, indent=2))
     if summary["mismatches"]:
-        raise SystemExit(1)
+        raise SystemExit(3)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from qfx.export import to_onnx
+
+    if not args.checkpoint.is_file():
+        raise ValueError(f"checkpoint {args.checkpoint} does not exist")
+    model, ckpt = load_checkpoint(args.checkpoint)
+    example = digits(images=ckpt["arch"]["name"] == "digits_cnn").x_test[:1]
+    to_onnx(model, example, args.output)
+    print(f"QONNX model of {ckpt['arch']['name']} ({args.checkpoint}) -> {args.output}")
 
 
 def _estimate(args: argparse.Namespace) -> None:
-    from qfx.hls.convert import read_manifest
-    from qfx.hls.qonnx_graph import load
+    from qfx import boards
+    from qfx.hls.graph import load
+    from qfx.hls.project import Project
     from qfx.surrogate.estimate import estimate
     from qfx.surrogate.graph import from_onnx, from_project
 
     board = args.board
     if args.model.is_dir():
-        graph = from_project(args.model)
-        board = board or read_manifest(args.model)["board"]
+        project = Project(args.model)
+        graph = from_project(project)
+        board = board or project["board"]
     elif args.model.is_file():
-        from qfx import boards
-
         board = board or "ultra96v2"
         graph = from_onnx(
             load(args.model),
@@ -211,6 +239,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qfx", description="Trainable fixed point to bit-exact FPGA designs")
+    p.add_argument("--version", action="version", version=f"qfx {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a QFX model on scikit-learn's digits and save a checkpoint")
     t.add_argument("--arch", choices=sorted(ARCHITECTURES), default="digits_mlp")
@@ -223,29 +252,38 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("formats", help="list the learned format of every tensor in a checkpoint")
     f.add_argument("checkpoint", type=Path)
     f.set_defaults(run=_formats)
+    x = sub.add_parser("export", help="QONNX model from a checkpoint of qfx train")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    x.set_defaults(run=_export)
     c = sub.add_parser("convert", help="QONNX model -> hls4ml project with a compiled C simulation")
     c.add_argument("model", type=Path)
     c.add_argument("-o", "--output", type=Path, required=True)
-    c.add_argument("--board", default="ultra96v2")
-    c.add_argument("--backend", default="vitis", help="vitis or vivado")
-    c.add_argument("--io", default="parallel", help="parallel or stream")
-    c.add_argument("--strategy", default="latency", help="latency or resource")
+    c.add_argument("--board", default="ultra96v2", choices=BOARDS)
+    c.add_argument("--backend", default="vitis", choices=("vitis", "vivado"))
+    c.add_argument("--io", default="parallel", choices=("parallel", "stream"))
+    c.add_argument("--strategy", default="latency", choices=("latency", "resource"))
     c.add_argument("--reuse", type=int, default=1)
     c.add_argument("--clock", type=float, default=None, help="clock period in ns (default: the board's)")
     c.add_argument("--force", action="store_true", help="replace a non-empty output directory")
-    c.add_argument("--rtl", default="da", help="RTL style: da (distributed arithmetic), mult (multipliers) or none")
+    c.add_argument(
+        "--rtl", default="da", choices=("da", "mult", "none"), help="da (distributed arithmetic), mult (multipliers)"
+    )
+    c.add_argument("--check", type=int, default=300, metavar="N", help="vectors the finished project is proven on")
+    c.add_argument("--no-check", action="store_true", help="skip the proof (emulation vs C sim vs RTL)")
+    c.add_argument("--simulator", default="verilator", choices=(*SIMULATORS, "none"), help="RTL simulator of the proof")
     c.set_defaults(run=_convert)
     r = sub.add_parser("rtl", help="(re)write a converted project's RTL in DIR/rtl/")
     r.add_argument("project", type=Path)
-    r.add_argument("--style", default="da", help="da (distributed arithmetic, da4ml) or mult (x * w multipliers)")
+    r.add_argument("--style", default="da", choices=("da", "mult"), help="da (distributed arithmetic) or mult (x * w)")
     r.add_argument("--latency-cutoff", type=float, default=5.0, help="da4ml adder delays per pipeline stage")
     r.set_defaults(run=_rtl)
     m = sub.add_parser("sim", help="run the cocotb bench on a project's RTL with inputs from a .npy file")
     m.add_argument("project", type=Path)
     m.add_argument("--input", type=Path, required=True)
     m.add_argument("--output", type=Path, required=True)
-    m.add_argument("--simulator", default="verilator", help="verilator or icarus")
-    m.add_argument("--rtl", default="qfx", help="qfx (DIR/rtl) or hls (Vitis HLS's RTL after make synth)")
+    m.add_argument("--simulator", default="verilator", choices=SIMULATORS)
+    m.add_argument("--rtl", default="qfx", choices=("qfx", "hls"), help="qfx (DIR/rtl) or hls (Vitis HLS's RTL)")
     m.set_defaults(run=_sim)
     s = sub.add_parser("csim", help="run a converted project's C simulation on inputs from a .npy file")
     s.add_argument("project", type=Path)
@@ -254,30 +292,30 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_csim)
     v = sub.add_parser("verify", help="compare emulation, C simulation and RTL on random and edge-case vectors")
     v.add_argument("project", type=Path)
-    v.add_argument("--simulator", default="verilator", help="verilator, icarus or none (skip the RTL)")
+    v.add_argument("--simulator", default="verilator", choices=(*SIMULATORS, "none"), help="none skips the RTL")
     v.add_argument("--vectors", type=int, default=2000)
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=_verify)
     d = sub.add_parser("demo", help="train -> export -> convert -> C simulation, bit-exact, on digits")
     d.add_argument("--bits", type=int, default=6)
     d.add_argument("--epochs", type=int, default=60)
-    d.add_argument("--board", default="ultra96v2")
+    d.add_argument("--board", default="ultra96v2", choices=BOARDS)
     d.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
     d.set_defaults(run=_demo)
     e = sub.add_parser("estimate", help="predict LUT/FF/DSP/BRAM/latency of an ONNX model or qfx project")
     e.add_argument("model", type=Path, help="MODEL.onnx or a project directory from qfx convert")
-    e.add_argument("--board", default=None, help="default: the project's board, else ultra96v2")
+    e.add_argument("--board", default=None, choices=BOARDS, help="default: the project's board, else ultra96v2")
     e.add_argument("--json", action="store_true")
-    e.add_argument("--surrogate", default="transformer", help="transformer or gnn")
-    e.add_argument("--strategy", default="latency", help="for an ONNX file: latency or resource")
-    e.add_argument("--io", default="parallel", help="for an ONNX file: parallel or stream")
+    e.add_argument("--surrogate", default="transformer", choices=("transformer", "gnn"))
+    e.add_argument("--strategy", default="latency", choices=("latency", "resource"), help="for an ONNX file")
+    e.add_argument("--io", default="parallel", choices=("parallel", "stream"), help="for an ONNX file")
     e.add_argument("--reuse", type=int, default=1, help="for an ONNX file")
     e.add_argument("--clock", type=float, default=5.0, help="for an ONNX file, ns")
     e.set_defaults(run=_estimate)
     ec = sub.add_parser("estimate-csv", help="add predicted columns to wa-hls4ml-format CSV rows")
     ec.add_argument("input", type=Path)
     ec.add_argument("output", type=Path)
-    ec.add_argument("--surrogate", default="transformer", help="transformer or gnn")
+    ec.add_argument("--surrogate", default="transformer", choices=("transformer", "gnn"))
     ec.set_defaults(run=_estimate_csv)
     sv = sub.add_parser("serve", help="the surrogates over HTTP (FastAPI), with a page at /")
     sv.add_argument("--host", default="127.0.0.1")
@@ -306,12 +344,33 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Exit 0 on success, 2 for refused input or a failing tool (one line naming it), 3 for a failed proof."""
+    from qfx.testbench.verify import ProofError
+
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage error (code 2), or --help / --version (0)
+        return int(e.code or 0)
     try:
         args.run(args)
     except ValueError as e:
         print(f"qfx {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except ProofError as e:
+        print(f"qfx {args.command}: proof failed: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"qfx {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("QFX_DEBUG"):
+            raise
+        reason = (str(e).strip().splitlines() or [""])[-1][:300]
+        print(
+            f"qfx {args.command}: internal error: {type(e).__name__}: {reason} (QFX_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

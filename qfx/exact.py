@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-from qfx.fixed import FixedFormat
+import numpy as np
+
+from qfx.fixed import MAX_WIDE_WIDTH, FixedFormat
 
 
 def _wide(width: int, int_bits: int, signed: bool, where: str) -> FixedFormat:
@@ -49,3 +51,22 @@ def union_format(formats: list[FixedFormat], where: str = "tensor") -> FixedForm
     frac = max(f.frac_bits for f in formats)
     int_bits = max(f.int_bits + (signed and not f.signed) for f in formats)
     return _wide(int_bits + frac, int_bits, signed, where)
+
+
+def exact_format(values: np.ndarray, where: str) -> FixedFormat:
+    """Narrowest format holding every value exactly (for constants a model left in float)."""
+    v = [float(x) for x in np.asarray(values, dtype=np.float64).ravel()]
+    nonzero = [x for x in v if x != 0]
+    if not nonzero:
+        return FixedFormat(1, 1, False)
+    # x = M * 2^(e-53) with M an integer: it needs 53 - e - (trailing zeros of M) fractional bits.
+    frac = max(
+        53 - e - ((m := int(abs(mm) * 2**53)) & -m).bit_length() + 1 for mm, e in (math.frexp(x) for x in nonzero)
+    )
+    codes = [int(x * 2.0**frac) for x in v]
+    lo, hi = min(codes), max(codes)
+    signed = lo < 0
+    width = max(max(hi, 0).bit_length() + 1, (-lo - 1).bit_length() + 1) if signed else max(hi.bit_length(), 1)
+    if width > MAX_WIDE_WIDTH:
+        raise ValueError(f"{where}: holding these constants exactly needs {width} bits; quantize them in the model")
+    return FixedFormat(width, width - frac, signed, wide=True)

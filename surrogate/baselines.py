@@ -4,8 +4,9 @@ target, fitted in log space) and gradient-boosted trees on flat features."""
 from __future__ import annotations
 
 import numpy as np
-from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, Graph
 from sklearn.ensemble import HistGradientBoostingRegressor
+
+from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, Graph
 
 _TOTAL = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
 

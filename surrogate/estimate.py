@@ -6,11 +6,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from qfx import boards
 from qfx.surrogate.dataset import TARGETS
 from qfx.surrogate.estimator import CHECKPOINT, Estimator, load
 from qfx.surrogate.graph import Graph
-
-from qfx import boards
 
 # Above these fractions of a device, timing closure gets hard (LUT 70%, FF 50%, BRAM/DSP 80%).
 CEILINGS = {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram": 0.80}

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.data import Batch, Data
+
 from qfx.surrogate.dataset import TARGETS
 from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, Graph
 from qfx.surrogate.models import GNN, Transformer
-from torch_geometric.data import Batch, Data
 
 KINDS = {"gnn": GNN, "transformer": Transformer}
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "wa_dense.pt"

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 from hls4ml.backends import get_backend
-from qfx.hls.qonnx_graph import load
+
+from qfx.hls import ops
+from qfx.hls.graph import QonnxGraph
+from qfx.hls.project import Project
 from qfx.surrogate.dataset import DEFAULT_BITS
-from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.util.cleanup import cleanup_model
 
 # "activation": a table-based nonlinearity (sigmoid, tanh, softmax), unlike ReLU's comparison
 LAYER_TYPES = ("dense", "conv", "batchnorm", "relu", "activation", "add", "pool")
@@ -39,18 +40,6 @@ NUMERIC = (
     "storage_per_reuse",
     "block_factor",
 )
-ONNX_KINDS = {
-    "Relu": "relu",
-    "Sigmoid": "activation",
-    "Tanh": "activation",
-    "Softmax": "activation",
-    "BatchNormalization": "batchnorm",
-    "Add": "add",
-    "MaxPool": "pool",
-    "AveragePool": "pool",
-    "GlobalAveragePool": "pool",
-    "GlobalMaxPool": "pool",
-}
 NODE_FEATURES = len(LAYER_TYPES) + len(NUMERIC)
 GLOBAL_FEATURES = (
     "resource",
@@ -190,86 +179,24 @@ def from_row(row: dict) -> Graph:
     )
 
 
-def _quant_bits(model: ModelWrapper, tensor: str) -> int:
-    producer = model.find_producer(tensor)
-    if producer is not None and producer.op_type == "Quant":
-        bits = model.get_initializer(producer.input[3])
-        return int(np.asarray(bits).item()) if bits is not None else DEFAULT_BITS
-    return DEFAULT_BITS
-
-
 def layers_from_onnx(proto: onnx.ModelProto, reuse: int = 1) -> list[dict]:
-    """The compute layers of an ONNX/QONNX graph with their sizes and precisions (Quant nodes fold into
-    the layers they feed)."""
-    model = cleanup_model(ModelWrapper(proto))
-    layers: list[dict] = []
-    for node in model.graph.node:
-        op = node.op_type
-        shape_in = model.get_tensor_shape(node.input[0]) or [1]
-        shape_out = model.get_tensor_shape(node.output[0]) or [1]
-        if op in ("MatMul", "Gemm", "Conv"):
-            w = model.get_initializer(node.input[1])
-            w_bits = _quant_bits(model, node.input[1])
-            if w is None:
-                wq = model.find_producer(node.input[1])
-                w = model.get_initializer(wq.input[0]) if wq is not None else None
-            if w is None:
-                raise ValueError(f"node {node.name}: {op} without constant weights is not estimated")
-            k_hot = _k_hot(model, node.input[1])
-            if op == "Conv":
-                kernel = int(np.prod(w.shape[2:]))
-                layer = {
-                    "type": "conv",
-                    "n_in": int(w.shape[1]),
-                    "n_out": int(w.shape[0]),
-                    "kernel": kernel,
-                    "positions": int(np.prod(shape_out[2:])) or 1,
-                }
-            else:
-                n_in, n_out = (w.shape[1], w.shape[0]) if op == "Gemm" and _attr(node, "transB") else w.shape
-                layer = {"type": "dense", "n_in": int(n_in), "n_out": int(n_out)}
-            layer |= {
-                "weight_bits": w_bits,
-                "act_bits": _quant_bits(model, node.input[0]),
-                "reuse": reuse,
-                "k_hot": k_hot,
-            }
-            layers.append(layer)
-        elif op in ONNX_KINDS:
-            kind = ONNX_KINDS[op]
-            if op == "Add" and any(_is_constant(model, i) for i in node.input):
-                continue  # a bias add belongs to its dense layer
-            size = int(np.prod(shape_out[1:])) or 1
-            layers.append(
-                {
-                    "type": kind,
-                    "n_in": int(np.prod(shape_in[1:])) or 1,
-                    "n_out": size,
-                    "act_bits": _quant_bits(model, node.input[0]),
-                }
-            )
-        elif op not in ("Quant", "BipolarQuant", "Flatten", "Reshape", "Transpose", "Identity", "Mul"):
-            raise ValueError(f"node {node.name}: op type {op} is not estimated")
+    """The compute layers of an ONNX/QONNX graph with their sizes and precisions, as each op module
+    describes them (Quant nodes fold into the layers they feed; unknown bit widths take the default)."""
+    graph = QonnxGraph.prepare(proto)
+    layers = []
+    for node in graph.nodes:
+        layer = ops.get(node).features(node, graph)
+        if layer is None:
+            continue
+        for key in ("weight_bits", "act_bits"):
+            if key in layer and layer[key] is None:
+                layer[key] = DEFAULT_BITS
+        if layer["type"] in ("dense", "conv"):
+            layer["reuse"] = reuse
+        layers.append(layer)
     if not layers:
         raise ValueError("the graph has no layers to estimate")
     return layers
-
-
-def _is_constant(model: ModelWrapper, tensor: str) -> bool:
-    """An initializer, or a quantized one (a weight or bias Quant)."""
-    if model.get_initializer(tensor) is not None:
-        return True
-    producer = model.find_producer(tensor)
-    return producer is not None and producer.op_type == "Quant" and model.get_initializer(producer.input[0]) is not None
-
-
-def _attr(node: onnx.NodeProto, name: str) -> int:
-    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), 0)
-
-
-def _k_hot(model: ModelWrapper, tensor: str) -> int:
-    producer = model.find_producer(tensor)
-    return int(_attr(producer, "qfx_k_hot")) if producer is not None and producer.op_type == "Quant" else 0
 
 
 def from_onnx(proto: onnx.ModelProto, reuse: int = 1, **options: object) -> Graph:
@@ -277,18 +204,14 @@ def from_onnx(proto: onnx.ModelProto, reuse: int = 1, **options: object) -> Grap
     return build(layers_from_onnx(proto, reuse), reuse=reuse, **options)
 
 
-def from_project(project_dir: str | Path) -> Graph:
-    """A qfx project: its model.onnx with the strategy, io type, reuse, part and clock it was converted with."""
-    project_dir = Path(project_dir)
-    manifest_path = project_dir / "qfx.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{project_dir}: no qfx.json; is it a directory written by `qfx convert`?")
-    m = json.loads(manifest_path.read_text())
+def from_project(project: str | Path | Project) -> Graph:
+    """A qfx project: its prepared graph with the strategy, io type, reuse, part and clock it was converted with."""
+    project = Project.open(project)
     return from_onnx(
-        load(project_dir / "model.onnx"),
-        int(m["reuse"]),
-        strategy=m["strategy"],
-        io_type=f"io_{m['io']}",
-        clock_ns=float(m["clock_ns"]),
-        part=m["part"],
+        project.graph.proto,
+        int(project["reuse"]),
+        strategy=project["strategy"],
+        io_type=f"io_{project['io']}",
+        clock_ns=float(project["clock_ns"]),
+        part=project["part"],
     )

@@ -6,10 +6,11 @@ close to linear in the log totals (latency in the summed reuse factors), and the
 from __future__ import annotations
 
 import torch
-from qfx.surrogate.dataset import TARGETS
-from qfx.surrogate.graph import GLOBAL_FEATURES, NODE_FEATURES
 from torch import nn
 from torch_geometric.nn import GATv2Conv, global_mean_pool
+
+from qfx.surrogate.dataset import TARGETS
+from qfx.surrogate.graph import GLOBAL_FEATURES, NODE_FEATURES
 
 
 class GNN(nn.Module):

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from qfx.surrogate.dataset import TARGETS, WA_PART, dense_layers, read_csv
 from qfx.surrogate.estimate import estimators
 from qfx.surrogate.graph import build

@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from qfx.hls.qonnx_graph import parse
-from qfx.surrogate.estimate import DEFAULT_MODEL, capacity, estimate, estimators
-from qfx.surrogate.graph import build, from_onnx
 
 from qfx import boards
+from qfx.hls.graph import parse
+from qfx.surrogate.estimate import DEFAULT_MODEL, capacity, estimate, estimators
+from qfx.surrogate.graph import build, from_onnx
 
 MAX_UPLOAD = 16 * 1024 * 1024
 PAGE = Path(__file__).resolve().parent / "page.html"

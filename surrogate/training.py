@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from qfx.surrogate.dataset import TARGETS, is_test, load
 from qfx.surrogate.estimator import KINDS, Estimator, save, train
 from qfx.surrogate.graph import Graph, from_row

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import VerilatorControlFile, get_runner
-from qfx.hls.convert import PROJECT_NAME, read_manifest
-from qfx.hls.csim import check_inputs
-from qfx.testbench.ports import top_ports
 
 from qfx.fixed import FixedFormat
+from qfx.hls.project import PROJECT_NAME, Project
+from qfx.testbench.ports import top_ports
 
 SIMULATORS = ("verilator", "icarus")
 RTL_KINDS = ("qfx", "hls")
@@ -78,9 +76,9 @@ def simulator_env(simulator: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _hls_rtl(project_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def _hls_rtl(project: Project) -> dict[str, Any]:
     """Describe Vitis/Vivado HLS's RTL of an io_parallel project as the bench needs it."""
-    name = PROJECT_NAME
+    name, project_dir, manifest = PROJECT_NAME, project.path, project.manifest
     src = project_dir / manifest["project"] / f"{name}_prj" / HLS_RTL_DIR
     files = sorted(src.glob("*.v"))
     if not files:
@@ -120,15 +118,13 @@ def _hls_rtl(project_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rtl_description(project_dir: str | Path, rtl: str = "qfx") -> dict[str, Any]:
+def rtl_description(project: Project, rtl: str = "qfx") -> dict[str, Any]:
     """Sources, top, protocol and port formats of the project's RTL (ours from qfx.json, or HLS's)."""
-    project_dir = Path(project_dir)
-    manifest = read_manifest(project_dir)
     if rtl not in RTL_KINDS:
         raise ValueError(f"rtl {rtl!r} is not one of {', '.join(RTL_KINDS)}")
     if rtl == "hls":
-        return _hls_rtl(project_dir, manifest)
-    desc = manifest.get("rtl")
+        return _hls_rtl(project)
+    project_dir, desc = project.path, project.rtl
     if not desc:
         raise ValueError(f"{project_dir}: the project has no RTL; run `qfx rtl {project_dir}`")
     files = [project_dir / f for f in desc["files"]]
@@ -201,19 +197,17 @@ def _build(desc: dict[str, Any], simulator: str, project_dir: Path) -> tuple[Pat
     return build_dir, time.perf_counter() - t0
 
 
-def simulate(project_dir: str | Path, x: np.ndarray, simulator: str = "verilator", rtl: str = "qfx") -> SimResult:
+def simulate(project: str | Path | Project, x: np.ndarray, simulator: str = "verilator", rtl: str = "qfx") -> SimResult:
     """RTL outputs for real inputs x [N, ...]: the first quantizer is applied here, as for the C simulation."""
-    project_dir = Path(project_dir)
+    project = Project.open(project)
     with simulator_env(simulator):
-        manifest = read_manifest(project_dir)
-        x = check_inputs(x, manifest)
-        desc = rtl_description(project_dir, rtl)
-        in_fmt = FixedFormat.parse(manifest["input"]["format"])
-        codes = np.round(in_fmt.quantize(torch.from_numpy(x)).numpy() * 2.0**in_fmt.frac_bits).astype(np.int64)
-        build_dir, build_s = _build(desc, simulator, project_dir)
+        xq = project.quantize_inputs(x)
+        desc = rtl_description(project, rtl)
+        codes = np.round(xq * 2.0**project.input_format.frac_bits).astype(np.int64)
+        build_dir, build_s = _build(desc, simulator, project.path)
         run_dir = build_dir / "run"
         run_dir.mkdir(exist_ok=True)
-        (run_dir / "vectors.hex").write_text("\n".join(pack(codes.reshape(len(x), -1), desc["input"]["width"])))
+        (run_dir / "vectors.hex").write_text("\n".join(pack(codes.reshape(len(xq), -1), desc["input"]["width"])))
         outputs_path = run_dir / "outputs.json"
         outputs_path.unlink(missing_ok=True)
         cfg = {

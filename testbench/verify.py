@@ -1,17 +1,23 @@
-"""Emulation, C simulation and RTL simulation on the same random and edge-case vectors, compared pairwise."""
+"""Emulation, C simulation and RTL simulation on the same random and edge-case vectors, compared pairwise,
+with how often each quantizer saturated, wrapped or met a tie on them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qfx.hls.convert import read_manifest
+
 from qfx.hls.csim import edge_vectors, emulate, run_csim
+from qfx.hls.emulate import Emulator
+from qfx.hls.project import Project
 from qfx.testbench.sim import simulate
 
-from qfx.fixed import FixedFormat
+
+class ProofError(Exception):
+    """Two implementations of the same design computed different outputs."""
 
 
 def compare(results: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -31,19 +37,48 @@ def compare(results: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def verify(
-    project_dir: str | Path, vectors: int = 2000, seed: int = 0, simulator: str | None = "verilator"
+    project: str | Path | Project,
+    vectors: int = 2000,
+    seed: int = 0,
+    simulator: str | None = "verilator",
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """A JSON-able summary; RTL is skipped when simulator is None or the project has none."""
-    manifest = read_manifest(project_dir)
-    x = edge_vectors(FixedFormat.parse(manifest["input"]["format"]), manifest["input"]["shape"][1:], vectors, seed)
-    results = {"emulation": emulate(project_dir, x), "csim": run_csim(project_dir, x)}
-    summary: dict[str, Any] = {"vectors": len(x)}
-    if simulator is not None and manifest.get("rtl"):
-        sim = simulate(project_dir, x, simulator)
+    project = Project.open(project)
+    if vectors < 1:
+        raise ValueError(f"vectors {vectors} must be at least 1")
+    x = edge_vectors(project.input_format, project.input_shape, vectors, seed)
+    emulator = Emulator(project.graph, stats=True)
+    results = {"emulation": emulate(project, x, emulator), "csim": run_csim(project, x)}
+    summary: dict[str, Any] = {"vectors": len(x), "seed": seed}
+    if simulator is not None and project.rtl:
+        if progress:
+            progress(f"simulating the RTL on {simulator} (the first build of a design takes a while)")
+        sim = simulate(project, x, simulator)
         results["rtl"] = sim.outputs
-        summary["rtl"] = {"simulator": simulator, "style": manifest["rtl"]["style"], "latency_cycles": sim.latency}
+        summary["rtl"] = {"simulator": simulator, "style": project.rtl["style"], "latency_cycles": sim.latency}
     elif simulator is not None:
         summary["rtl"] = "the project has no RTL (qfx rtl DIR writes it)"
     summary["pairs"] = compare(results)
     summary["mismatches"] = sum(p["mismatches"] for p in summary["pairs"].values())
+    summary["quantizers"] = emulator.stats
     return summary
+
+
+def check(
+    vectors: int = 300, simulator: str | None = "verilator", progress: Callable[[str], None] | None = None
+) -> Callable[[Project], dict[str, Any]]:
+    """A proof for `convert(check=...)`: verify, and raise ProofError naming the first differing pair."""
+
+    def prove(project: Project) -> dict[str, Any]:
+        summary = verify(project, vectors, 0, simulator if project.rtl else None, progress)
+        for name, pair in summary["pairs"].items():
+            if pair["mismatches"]:
+                first = pair["first_mismatch"]
+                raise ProofError(
+                    f"{name}: {pair['mismatches']} of {summary['vectors']} vectors differ; first at vector "
+                    f"{first['vector']}: " + "; ".join(f"{k} {v}" for k, v in first.items() if k != "vector")
+                )
+        return summary
+
+    return prove

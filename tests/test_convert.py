@@ -9,12 +9,13 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from qfx.hls.convert import convert, read_manifest
-from qfx.hls.csim import emulate, run_csim
-from qfx.testbench.sim import simulate
-from qfx.testbench.verify import verify
 
 from qfx.export import to_onnx
+from qfx.hls.convert import convert
+from qfx.hls.csim import emulate, run_csim
+from qfx.hls.project import Project
+from qfx.testbench.sim import simulate
+from qfx.testbench.verify import verify
 
 from .conversion_models import hand_built_qonnx, trained
 
@@ -48,7 +49,7 @@ def test_hand_built_qonnx_with_a_float_bias_converts_bit_exactly(tmp_path: Path)
 def test_manifest_records_board_formats_and_shapes(tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     convert(tmp_path / "h.onnx", tmp_path / "prj", clock=4.0)
-    m = read_manifest(tmp_path / "prj")
+    m = Project(tmp_path / "prj").manifest
     assert (m["board"], m["part"], m["clock_ns"]) == ("ultra96v2", "xczu3eg-sbva484-1-e", 4.0)
     assert m["input"] == {"name": "global_in", "shape": [1, 16], "format": "ap_fixed<8,4,AP_RND_CONV,AP_SAT>"}
     assert all("63,31" not in t for layer in m["layers"] for t in layer["types"].values())

@@ -11,15 +11,18 @@ import onnx
 import pytest
 import torch
 from da4ml.trace import FixedVariableArrayInput, comb_trace
-from qfx.hls.convert import convert, read_manifest, update_manifest
-from qfx.hls.csim import edge_vectors, emulate
-from qfx.hls.rtl import write_rtl
-from qfx.hls.rtl.trace import HWCONF, kif, quantize, trace
-from qfx.testbench.ports import top_ports
-from qfx.testbench.sim import simulate
 
 from qfx.cli import main
 from qfx.fixed import FixedFormat
+from qfx.hls.convert import convert
+from qfx.hls.csim import edge_vectors, emulate
+from qfx.hls.graph import QonnxGraph
+from qfx.hls.project import Project
+from qfx.hls.rtl import write_rtl
+from qfx.hls.rtl.arrays import HWCONF, kif, quantize
+from qfx.hls.rtl.trace import trace
+from qfx.testbench.ports import top_ports
+from qfx.testbench.sim import simulate
 
 from .conversion_models import hand_built_qonnx, modes_qonnx, quant, save_model
 
@@ -27,15 +30,18 @@ from .conversion_models import hand_built_qonnx, modes_qonnx, quant, save_model
 def rtl_project(proto_path: Path, out: Path, style: str = "da") -> Path:
     """A project with RTL only, for graphs hls4ml cannot convert (wrapping quantizers)."""
     out.mkdir()
-    proto = onnx.load(str(proto_path))
-    onnx.save(proto, out / "model.onnx")
-    traced = trace(proto, style)
+    graph = QonnxGraph.prepare(onnx.load(str(proto_path)))
+    graph.save(out / "model.onnx")
+    traced = trace(graph, style)
     manifest = {
         "input": {"name": "x", "shape": traced.input_shape, "format": str(traced.input_format)},
         "output": {"shape": traced.output_shape},
+        "part": "xczu3eg-sbva484-1-e",
+        "clock_ns": 5.0,
     }
     (out / "qfx.json").write_text(json.dumps(manifest))
-    update_manifest(out, "rtl", write_rtl(out, style))
+    project = Project(out)
+    project.update("rtl", write_rtl(project, style))
     return out
 
 
@@ -60,7 +66,7 @@ def test_traced_quantizer_equals_ap_fixed(rounding: str, overflow: str, signed: 
 def test_unsupported_rounding_is_refused_naming_the_node(tmp_path: Path) -> None:
     modes_qonnx(str(tmp_path / "m.onnx"), rounding="RND_ZERO")
     with pytest.raises(ValueError, match=r"node hq_node: .* has no RTL"):
-        trace(onnx.load(str(tmp_path / "m.onnx")))
+        trace(QonnxGraph.prepare(onnx.load(str(tmp_path / "m.onnx"))))
 
 
 @pytest.mark.slow
@@ -68,13 +74,13 @@ def test_unsupported_rounding_is_refused_naming_the_node(tmp_path: Path) -> None
 def test_wrap_saturation_and_negative_int_bits_are_bit_exact_in_rtl(simulator: str, tmp_path: Path) -> None:
     modes_qonnx(str(tmp_path / "m.onnx"))
     prj = rtl_project(tmp_path / "m.onnx", tmp_path / "prj")
-    fmt = FixedFormat.parse(read_manifest(prj)["input"]["format"])
+    fmt = FixedFormat.parse(Project(prj).manifest["input"]["format"])
     x = edge_vectors(fmt, [8], 2000, seed=3)
     got = simulate(prj, x, simulator)
     expected = emulate(prj, x)
     assert len(np.unique(expected, axis=0)) > 100  # the vectors exercise the formats, not one saturated value
     assert np.array_equal(got.outputs, expected)
-    assert got.latency == read_manifest(prj)["rtl"]["latency"]
+    assert got.latency == Project(prj).manifest["rtl"]["latency"]
 
 
 @pytest.mark.slow
@@ -82,10 +88,10 @@ def test_wrap_saturation_and_negative_int_bits_are_bit_exact_in_rtl(simulator: s
 def test_multiplier_style_rtl_is_bit_exact(simulator: str, tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     prj = rtl_project(tmp_path / "h.onnx", tmp_path / "prj", style="mult")
-    rtl = read_manifest(prj)["rtl"]
+    rtl = Project(prj).manifest["rtl"]
     assert rtl["style"] == "mult" and rtl["weight_ports"] > 0
     assert any(f.endswith("static/multiplier.v") for f in rtl["files"])
-    x = edge_vectors(FixedFormat.parse(read_manifest(prj)["input"]["format"]), [16], 2000)
+    x = edge_vectors(FixedFormat.parse(Project(prj).manifest["input"]["format"]), [16], 2000)
     assert np.array_equal(simulate(prj, x, simulator).outputs, emulate(prj, x))
 
 
@@ -93,16 +99,16 @@ def test_multiplier_style_rtl_is_bit_exact(simulator: str, tmp_path: Path) -> No
 def test_icarus_matches_the_emulation_on_a_converted_project(tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     convert(tmp_path / "h.onnx", tmp_path / "prj")
-    x = edge_vectors(FixedFormat.parse(read_manifest(tmp_path / "prj")["input"]["format"]), [16], 2000, seed=1)
+    x = edge_vectors(FixedFormat.parse(Project(tmp_path / "prj").manifest["input"]["format"]), [16], 2000, seed=1)
     result = simulate(tmp_path / "prj", x, "icarus")
     assert np.array_equal(result.outputs, emulate(tmp_path / "prj", x))
-    assert "multiplier.v" not in " ".join(read_manifest(tmp_path / "prj")["rtl"]["files"])
+    assert "multiplier.v" not in " ".join(Project(tmp_path / "prj").manifest["rtl"]["files"])
 
 
 @pytest.mark.slow
 def test_top_ports_are_what_the_manifest_says(tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
-    rtl = convert(tmp_path / "h.onnx", tmp_path / "prj")["rtl"]
+    rtl = convert(tmp_path / "h.onnx", tmp_path / "prj").manifest["rtl"]
     ports = top_ports([tmp_path / "prj" / f for f in rtl["files"]], rtl["top"])
     assert ports == {
         "clk": ("in", 1),
@@ -122,7 +128,7 @@ def test_a_layer_without_rtl_is_refused_naming_the_node(tmp_path: Path) -> None:
     nodes.append(onnx.helper.make_node("MatMul", [x, x], ["y"], name="square"))
     save_model(str(tmp_path / "m.onnx"), nodes, inits, 1, 1)
     with pytest.raises(ValueError, match="node square: a product of two variables"):
-        trace(onnx.load(str(tmp_path / "m.onnx")))
+        trace(QonnxGraph.prepare(onnx.load(str(tmp_path / "m.onnx"))))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +166,7 @@ def test_qfx_rtl_adds_rtl_to_a_project(tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     convert(tmp_path / "h.onnx", tmp_path / "prj", rtl="none")
     assert main(["rtl", str(tmp_path / "prj"), "--style", "mult"]) == 0
-    rtl = read_manifest(tmp_path / "prj")["rtl"]
+    rtl = Project(tmp_path / "prj").manifest["rtl"]
     assert rtl["style"] == "mult" and all((tmp_path / "prj" / f).is_file() for f in rtl["files"])
 
 

@@ -19,19 +19,19 @@ import pytest
 import torch
 import uvicorn
 from hls4ml.backends import get_backend
-from qfx.hls.qonnx_graph import load
-from qfx.surrogate.dataset import TARGETS, is_test, read_parquet, read_wa_csv, write_parquet
-from qfx.surrogate.estimate import estimate, estimators
-from qfx.surrogate.estimator import Scaler
-from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, build, from_onnx, layers_from_onnx, legal_reuse
-from qfx.surrogate.service import MAX_UPLOAD, app
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from qfx.cli import main
 from qfx.export import to_onnx
+from qfx.hls.graph import load
 from qfx.models import digits_mlp
+from qfx.surrogate.dataset import TARGETS, is_test, read_parquet, read_wa_csv, write_parquet
+from qfx.surrogate.estimate import estimate, estimators
+from qfx.surrogate.estimator import Scaler
+from qfx.surrogate.graph import GLOBAL_FEATURES, LAYER_TYPES, NUMERIC, build, from_onnx, layers_from_onnx, legal_reuse
+from qfx.surrogate.service import MAX_UPLOAD, app
 from qfx.train import calibrate
 
 WA_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wa-hls4ml" / "dense_3layer_vitis2023.2.csv"

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 from da4ml.codegen import VerilogModel
 from da4ml.trace import to_pipeline
 from da4ml.types import QInterval, minimal_kif
-from qfx.hls.rtl.trace import Traced, kif, trace
+
+from qfx.hls.project import Project
+from qfx.hls.rtl.arrays import kif
+from qfx.hls.rtl.trace import Traced, trace
 
 RTL_DIR = "rtl"
 TOP = "qfx_top"
@@ -156,16 +158,11 @@ def _used_sources(src: Path) -> list[Path]:
     return static + generated
 
 
-def write_rtl(
-    project_dir: str | Path,
-    style: str = "da",
-    latency_cutoff: float = 5.0,
-    part: str | None = None,
-    clock_ns: float = 5.0,
-) -> dict[str, Any]:
-    """Trace DIR/model.onnx, write DIR/rtl/ and return its description (for qfx.json's "rtl")."""
-    project_dir = Path(project_dir)
-    traced = trace(onnx.load(str(project_dir / "model.onnx")), style)
+def write_rtl(project: Project, style: str = "da", latency_cutoff: float = 5.0) -> dict[str, Any]:
+    """Trace the project's prepared graph, write DIR/rtl/ and return its description (for qfx.json's "rtl")."""
+    project_dir = project.path
+    part, clock_ns = project["part"], project["clock_ns"]
+    traced = trace(project.graph, style)
     pipe = to_pipeline(traced.comb, latency_cutoff, verbose=False)
     latency = len(pipe.solutions) + 1  # a register before each stage and one after the last
     final, staging = project_dir / RTL_DIR, project_dir / f".{RTL_DIR}.tmp"

@@ -1,0 +1,93 @@
+"""The prepared graph as hls4ml 1.3.0's ONNX frontend reads it: qonnx's GemmToMatMul and channels-last
+transforms, plus qfx's own rewrites, each a qonnx `Transformation` with one job."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+from qonnx.util.cleanup import cleanup_model
+
+from qfx.exact import exact_format
+from qfx.hls import ops
+from qfx.hls.graph import QonnxGraph
+
+
+class QuantizeFloatConstants(Transformation):
+    """An exact Quant node in front of every float constant that feeds a compute op unquantized (e.g. a
+    float bias), so hls4ml types it exactly instead of at its default precision."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        graph = model.graph
+        for node in list(graph.node):
+            if not ops.get(node).hls4ml_quantize_constants:
+                continue
+            for i, name in enumerate(node.input):
+                value = model.get_initializer(name)
+                if value is None:
+                    continue
+                fmt = exact_format(value, f"node {node.name} input {name}")
+                consts = [
+                    (f"{name}_qfx_scale", 2.0**-fmt.frac_bits),
+                    (f"{name}_qfx_zeropt", 0.0),
+                    (f"{name}_qfx_bits", float(fmt.width)),
+                ]
+                for cname, cval in consts:
+                    graph.initializer.append(numpy_helper.from_array(np.array(cval, dtype=np.float32), cname))
+                    model.set_tensor_shape(cname, [])  # hls4ml reads every input's shape from value_info
+                quant = helper.make_node(
+                    "Quant",
+                    [name] + [c for c, _ in consts],
+                    [f"{name}_qfx_exact"],
+                    name=f"{name}_qfx_exact_quant",
+                    domain="qonnx.custom_op.general",
+                    signed=int(fmt.signed),
+                    narrow=0,
+                    rounding_mode="ROUND",
+                )
+                graph.node.insert(list(graph.node).index(node), quant)
+                node.input[i] = f"{name}_qfx_exact"
+        return model, False
+
+
+class SqueezeBroadcastConstants(Transformation):
+    """Drop leading unit dimensions of constants feeding Mul/Add (directly or through a Quant).
+
+    Right-aligned broadcasting makes [1,1,1,C] and [C] the same; hls4ml's folding of Mul/Add by a
+    constant broadcasts against the shape without the batch dimension and fails on the longer one.
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in model.graph.node:
+            if node.op_type not in ("Mul", "Add"):
+                continue
+            for name in node.input:
+                producer = model.find_producer(name)
+                quantized = producer is not None and producer.op_type == "Quant"
+                source = producer.input[0] if quantized else name
+                value = model.get_initializer(source)
+                if value is None or value.ndim <= 1:
+                    continue
+                squeezed = value.reshape(value.shape[next((i for i, d in enumerate(value.shape) if d != 1), -1) :])
+                model.set_initializer(source, squeezed)
+                if quantized:
+                    model.set_tensor_shape(name, list(squeezed.shape))
+        return model, False
+
+
+def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
+    """A copy of the prepared graph transformed for hls4ml's ONNX frontend (see the module docstring).
+
+    hls4ml-specific refusals (what it computes differently from the ONNX meaning) come first, per op.
+    """
+    for node in graph.nodes:
+        ops.get(node).hls4ml_check(node, graph)
+    model = ModelWrapper(onnx.ModelProto.FromString(graph.proto.SerializeToString()))
+    model = model.transform(GemmToMatMul())
+    model = cleanup_model(model.transform(QuantizeFloatConstants()))
+    model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
+    return cleanup_model(cleanup_model(model).transform(SqueezeBroadcastConstants()))

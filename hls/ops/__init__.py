@@ -1,0 +1,144 @@
+"""The op registry: each ONNX op qfx knows is one module here that defines, once, how it is read and
+checked, its exact emulation, its RTL trace, what hls4ml makes of it, and its surrogate features.
+
+Ops register by decorator, as hls4ml registers its per-op handlers; the supported-op list is derived
+from the registry. Adding an op means adding one module (and importing it below) and its tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import onnx
+from onnx import helper
+
+if TYPE_CHECKING:
+    import torch
+
+    from qfx.hls.graph import QonnxGraph
+    from qfx.hls.rtl.trace import Tracer
+
+
+class Op:
+    """One ONNX op type. Subclasses override what they support; the defaults refuse, naming the node."""
+
+    op_type: ClassVar[str]
+    # Attributes a legal file may omit, with ONNX's defaults (callables get the node's attributes and the
+    # graph, for defaults that depend on other attributes or shapes, e.g. strides = kernel_shape).
+    defaults: ClassVar[dict[str, Any]] = {}
+    # False for ops that are estimated but have no exact fixed-point meaning yet (convert refuses them).
+    exact: ClassVar[bool] = True
+    # hls4ml types constant inputs of this op at its default precision unless they go through a Quant:
+    # qfx inserts an exact one (see QuantizeFloatConstants).
+    hls4ml_quantize_constants: ClassVar[bool] = True
+
+    def check(self, node: onnx.NodeProto, graph: QonnxGraph) -> None:
+        """Refuse, with a ValueError naming the node, what qfx cannot compute exactly."""
+
+    def emulate(self, node: onnx.NodeProto, args: list[torch.Tensor | None], graph: QonnxGraph) -> torch.Tensor:
+        """The node on float64 tensors [N, ...], exactly as the hardware computes it."""
+        raise ValueError(f"node {node.name}: op type {node.op_type} has no exact emulation")
+
+    def trace(self, node: onnx.NodeProto, args: list, tracer: Tracer) -> Any:
+        """The node on da4ml symbolic arrays of one sample (the RTL's arithmetic)."""
+        raise ValueError(f"node {node.name}: op type {node.op_type} has no RTL")
+
+    def hls4ml_check(self, node: onnx.NodeProto, graph: QonnxGraph) -> None:
+        """Refuse what hls4ml 1.3.0 computes differently from the ONNX meaning, naming the node."""
+
+    def hls4ml_config(self, node: onnx.NodeProto, graph: QonnxGraph, layer: dict[str, Any]) -> None:
+        """Per-layer hls4ml configuration (`config['LayerName'][node.name]`), on the graph hls4ml reads."""
+
+    def features(self, node: onnx.NodeProto, graph: QonnxGraph) -> dict[str, Any] | None:
+        """The surrogate's layer description, or None when the op folds into its neighbours."""
+        return None
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(op_type: str):
+    """Class decorator: register one instance of the class as the handler of `op_type`."""
+
+    def wrap(cls: type[Op]) -> type[Op]:
+        if op_type in REGISTRY:
+            raise ValueError(f"op type {op_type} is registered twice")
+        cls.op_type = op_type
+        REGISTRY[op_type] = cls()
+        return cls
+
+    return wrap
+
+
+def get(node: onnx.NodeProto) -> Op:
+    """The handler of a node's op type, or a ValueError naming the node and what is supported."""
+    op = REGISTRY.get(node.op_type)
+    if op is None:
+        raise ValueError(
+            f"node {node.name or '(unnamed)'}: op type {node.op_type} is not supported "
+            f"(supported: {', '.join(supported_ops())})"
+        )
+    return op
+
+
+def supported_ops() -> tuple[str, ...]:
+    """Op types that convert exactly, derived from the registry."""
+    return tuple(sorted(t for t, op in REGISTRY.items() if op.exact))
+
+
+def attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    """The node's attributes as Python values (strings decoded), constant defaults of its op filled in."""
+    op = REGISTRY.get(node.op_type)
+    out = {k: v for k, v in op.defaults.items() if not callable(v)} if op is not None else {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+# One import per op module: importing registers the op.
+from qfx.hls.ops import (  # noqa: E402
+    activation,
+    add,
+    averagepool,
+    batchnorm,
+    bipolar_quant,
+    conv,
+    flatten,
+    gemm,
+    global_pool,
+    identity,
+    matmul,
+    maxpool,
+    mul,
+    quant,
+    relu,
+    reshape,
+    transpose,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Op",
+    "activation",
+    "add",
+    "attrs",
+    "averagepool",
+    "batchnorm",
+    "bipolar_quant",
+    "conv",
+    "flatten",
+    "gemm",
+    "get",
+    "global_pool",
+    "identity",
+    "matmul",
+    "maxpool",
+    "mul",
+    "quant",
+    "register",
+    "relu",
+    "reshape",
+    "supported_ops",
+    "transpose",
+]

@@ -1,0 +1,21 @@
+"""`Add`: a bias (one constant operand) or a residual sum of two tensors."""
+
+from __future__ import annotations
+
+from qfx.hls.ops import Op, register
+
+
+@register("Add")
+class Add(Op):
+    def emulate(self, node, args, emu):
+        return args[0] + args[1]
+
+    def trace(self, node, args, tracer):
+        x, y = args
+        return x + y if tracer.is_variable(x) else y + x
+
+    def features(self, node, graph):
+        if any(graph.is_constant(t) for t in node.input):
+            return None  # a bias add belongs to its dense layer
+        size = graph.size(node.output[0])
+        return {"type": "add", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}

@@ -1,0 +1,16 @@
+"""`Identity`: nothing to compute."""
+
+from __future__ import annotations
+
+from qfx.hls.ops import Op, register
+
+
+@register("Identity")
+class Identity(Op):
+    hls4ml_quantize_constants = False
+
+    def emulate(self, node, args, emu):
+        return args[0]
+
+    def trace(self, node, args, tracer):
+        return args[0]

@@ -1,0 +1,107 @@
+"""QONNX `Quant` with a power-of-two scale and zero point 0: an ap_fixed cast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from qfx.fixed import FixedFormat, quantize_int
+from qfx.hls.ops import Op, attrs, register
+from qfx.hls.rtl.arrays import quantize
+
+# QONNX rounding_mode -> ap_fixed quantization mode (CEIL and UP have no ap_fixed equivalent).
+ROUNDING_FROM_QONNX = {
+    "ROUND": "RND_CONV",
+    "HALF_EVEN": "RND_CONV",
+    "FLOOR": "TRN",
+    "DOWN": "TRN_ZERO",
+    "HALF_UP": "RND_INF",
+    "HALF_DOWN": "RND_ZERO",
+}
+# What hls4ml 1.3.0's Quant handling emits (quant_opt._calculate_precision_quantizer).
+HLS4ML_ROUNDING = ("RND_CONV", "TRN")
+HLS4ML_OVERFLOW = ("SAT", "SAT_SYM")
+
+
+def _constant(graph: Any, node: onnx.NodeProto, index: int, role: str) -> np.ndarray:
+    value = graph.initializer(node.input[index]) if len(node.input) > index else None
+    if value is None:
+        raise ValueError(f"node {node.name}: the {role} of a Quant node must be a constant")
+    return value
+
+
+def read_format(node: onnx.NodeProto, graph: Any) -> FixedFormat:
+    """The ap_fixed type a QONNX Quant node is, or a ValueError naming the node when it is none."""
+    scale = _constant(graph, node, 1, "scale")
+    zero = _constant(graph, node, 2, "zero point")
+    bits = _constant(graph, node, 3, "bit width")
+    if np.any(zero != 0):
+        raise ValueError(f"node {node.name}: zero point must be 0 for fixed point")
+    if scale.size == 0 or np.any(scale <= 0) or np.any(np.frexp(scale)[0] != 0.5):
+        raise ValueError(
+            f"node {node.name}: scale {scale.ravel()[:4].tolist()} is not a power of two; qfx targets exact fixed point"
+        )
+    if np.unique(scale).size != 1:
+        raise ValueError(f"node {node.name}: per-channel scales are not supported; use one power-of-two scale")
+    if bits.size != 1 or bits.item() != round(bits.item()):
+        raise ValueError(f"node {node.name}: bit width {bits.ravel().tolist()} must be one integer")
+    width = int(bits.item())
+    frac = -int(np.frexp(scale.ravel()[0])[1] - 1)
+    a = attrs(node)
+    signed = bool(a.get("signed", 1))
+    narrow = bool(a.get("narrow", 0))
+    if narrow and not signed and "qfx_overflow" not in a:
+        # QONNX's unsigned narrow range is [0, 2^W - 2]: no ap_ufixed saturates there.
+        raise ValueError(
+            f"node {node.name}: an unsigned narrow Quant clips to [0, 2^{width} - 2] LSBs, which no ap_ufixed "
+            "type does; use narrow=0 (or signed=1 with narrow=1 for a symmetric range)"
+        )
+    qonnx_rounding = str(a.get("rounding_mode", "ROUND")).upper()
+    rounding = str(a.get("qfx_rounding", ROUNDING_FROM_QONNX.get(qonnx_rounding, "")))
+    if not rounding:
+        raise ValueError(f"node {node.name}: rounding_mode {qonnx_rounding} has no ap_fixed equivalent")
+    overflow = str(a.get("qfx_overflow", "SAT_SYM" if narrow and signed else "SAT"))
+    try:
+        return FixedFormat(width, width - frac, signed, rounding, overflow)
+    except ValueError as e:
+        raise ValueError(f"node {node.name}: {e}") from None
+
+
+def events(x: torch.Tensor, fmt: FixedFormat) -> dict[str, int]:
+    """How many values of x the cast to `fmt` sends out of range (saturated or wrapped) or meets at a tie
+    (exactly half an LSB, where the rounding mode decides)."""
+    v = torch.ldexp(x.to(torch.float64), torch.tensor(fmt.frac_bits, dtype=torch.float64))
+    ties = int(((v - torch.floor(v)) == 0.5).sum()) if fmt.rounding not in ("TRN", "TRN_ZERO") else 0
+    rounded = quantize_int(v.clamp(-(2.0**60), 2.0**60), 62, True, fmt.rounding, "SAT")
+    out = int(((rounded < fmt.min_int) | (rounded > fmt.max_int)).sum())
+    kind = "wrapped" if fmt.overflow.startswith("WRAP") else "saturated"
+    return {"values": int(v.numel()), "ties": ties, kind: out}
+
+
+@register("Quant")
+class Quant(Op):
+    hls4ml_quantize_constants = False
+
+    def check(self, node, graph):
+        graph.format(node)
+
+    def emulate(self, node, args, emu):
+        fmt = emu.graph.format(node)
+        if emu.stats is not None and not emu.graph.is_constant(node.input[0]):
+            emu.record(node.name, events(args[0], fmt))
+        return fmt.quantize(args[0])
+
+    def trace(self, node, args, tracer):
+        return quantize(args[0], tracer.graph.format(node), node.name)
+
+    def hls4ml_check(self, node, graph):
+        fmt = graph.format(node)
+        if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
+            raise ValueError(
+                f"node {node.name}: rounding {fmt.rounding} with overflow {fmt.overflow} cannot be "
+                "converted: hls4ml's Quant handling supports "
+                f"rounding {'/'.join(HLS4ML_ROUNDING)} and overflow {'/'.join(HLS4ML_OVERFLOW)}"
+            )

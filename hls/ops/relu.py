@@ -1,0 +1,21 @@
+"""`Relu`: max(x, 0), a comparison in hardware."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qfx.hls.ops import Op, register
+
+
+@register("Relu")
+class Relu(Op):
+    def emulate(self, node, args, emu):
+        return torch.relu(args[0])
+
+    def trace(self, node, args, tracer):
+        return np.maximum(args[0], 0.0)
+
+    def features(self, node, graph):
+        size = graph.size(node.output[0])
+        return {"type": "relu", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}
