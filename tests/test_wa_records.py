@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from qfx.surrogate.dataset import is_test, load, read_wa_json
-from qfx.surrogate.graph import from_row
 
 from qfx.cli import main
+from qfx.surrogate.dataset import is_test, load, read_wa_json
+from qfx.surrogate.graph import from_row
 
 
 def dense_record(widths: list[int], bits: int = 8, reuse: int = 64, lut: str = "3120") -> dict:
