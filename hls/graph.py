@@ -17,7 +17,12 @@ from onnx import numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.fold_constants import FoldConstants
-from qonnx.transformation.general import GiveUniqueParameterTensors, RemoveStaticGraphInputs, RemoveUnusedTensors
+from qonnx.transformation.general import (
+    GiveUniqueParameterTensors,
+    RemoveStaticGraphInputs,
+    RemoveUnusedTensors,
+    SortGraph,
+)
 from qonnx.transformation.infer_shapes import InferShapes
 
 from qfx.fixed import FixedFormat
@@ -29,7 +34,7 @@ QUANTIZERS = ("Quant", "BipolarQuant")
 def parse(data: bytes, where: str) -> onnx.ModelProto:
     """Decode and check ONNX bytes; any defect is a ValueError naming `where` (a file, an upload)."""
     try:
-        proto = onnx.load_from_string(data)
+        proto = _sorted(onnx.load_from_string(data))
         onnx.checker.check_model(proto)
     except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
         reason = str(e).splitlines()[0][:200] if str(e) else repr(e)
@@ -37,6 +42,14 @@ def parse(data: bytes, where: str) -> onnx.ModelProto:
     if not proto.graph.node:
         raise ValueError(f"{where}: the graph has no nodes")
     return proto
+
+
+def _sorted(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The nodes in topological order (qonnx reads files that list them in any order; ONNX's checker does not)."""
+    try:
+        return SortGraph().apply(ModelWrapper(proto))[0].model
+    except Exception:  # a graph too broken to sort: the checker says what is wrong with it
+        return proto
 
 
 def load(path: str | Path) -> onnx.ModelProto:
