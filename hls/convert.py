@@ -153,6 +153,10 @@ def convert(
                 clock_period=clock_ns,
                 io_type=io_type,
                 hls_config=config,
+                # Weights compiled into the C simulation instead of read from .txt files at run time: the
+                # library otherwise holds the absolute path of the folder it was built in, which is the
+                # staging folder, renamed once the project is complete.
+                write_weights_txt=False,
             )
             layers = _check_types(hm)
         with stage("C simulation build (hls4ml compile, g++)", log), open(log, "a") as f, contextlib.redirect_stdout(f):
