@@ -22,7 +22,7 @@ from qfx.fixed import FixedFormat
 from qfx.hls.convert import convert
 from qfx.hls.csim import edge_vectors, emulate
 from qfx.hls.project import Project
-from qfx.hls.rtl import write_rtl
+from qfx.hls.rtl.write import write_rtl
 from qfx.models import digits_mlp
 from qfx.testbench.sim import simulate
 from qfx.train import calibrate, fit

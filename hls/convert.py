@@ -25,8 +25,8 @@ from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
 from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, staged_dir, write_json
-from qfx.hls.rtl import write_rtl
 from qfx.hls.rtl.trace import STYLES
+from qfx.hls.rtl.write import write_rtl
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}

@@ -84,6 +84,7 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
 
     hls4ml-specific refusals (what it computes differently from the ONNX meaning) come first, per op.
     """
+    ops.setup_hls4ml()
     for node in graph.nodes:
         ops.get(node).hls4ml_check(node, graph)
     model = ModelWrapper(onnx.ModelProto.FromString(graph.proto.SerializeToString()))

@@ -93,7 +93,7 @@ def _print_rtl(rtl: dict) -> None:
 
 def _rtl(args: argparse.Namespace) -> None:
     from qfx.hls.project import Project
-    from qfx.hls.rtl import write_rtl
+    from qfx.hls.rtl.write import write_rtl
 
     project = Project(args.project)
     rtl = write_rtl(project, args.style, args.latency_cutoff)

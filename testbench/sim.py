@@ -244,4 +244,4 @@ def _pythonpath() -> str:
 def _check_passed(results: Path, run_dir: Path) -> None:
     _, failed = get_results(results)
     if failed:
-        raise RuntimeError(f"the cocotb bench failed; see {run_dir / 'sim.log'}")
+        raise ValueError(f"RTL simulation failed: the cocotb bench reported a failure; see {run_dir / 'sim.log'}")

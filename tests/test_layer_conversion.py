@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import qfx.nn as qnn
-from qfx.cli import main
 from qfx.export import to_onnx
 from qfx.hls.convert import convert
 from qfx.hls.csim import edge_vectors, emulate
@@ -53,22 +52,17 @@ LAYERS = {
     "avgpool2d": ([2, 6, 6], lambda: _features(qnn.Conv2d(2, 2, 3, weight=5, result=7), qnn.AvgPool2d(2, result=8))),
     "residual_add": ([8], Residual),
 }
-REFUSED = {
-    "maxpool1d": (
+LAYERS |= {
+    "maxpool1d": ([2, 8], lambda: _features(qnn.Conv1d(2, 3, 3, weight=5, result=7), qnn.MaxPool1d(2))),
+    "maxpool1d_padded_after_relu": (
         [2, 8],
-        lambda: _features(qnn.Conv1d(2, 3, 3, weight=5, result=7), qnn.MaxPool1d(2)),
-        "1-D MaxPool is not converted",
+        lambda: _features(qnn.Conv1d(2, 3, 3, weight=5, result=None), qnn.ReLU(6), qnn.MaxPool1d(3, 2, padding=1)),
     ),
     "maxpool2d_padded_after_relu": (
         [2, 6, 6],
         lambda: _features(qnn.Conv2d(2, 3, 3, weight=5, result=None), qnn.ReLU(6), qnn.MaxPool2d(3, 2, padding=1)),
-        "MaxPool with padding on an unsigned input",
     ),
-    "avgpool1d": (
-        [2, 8],
-        lambda: _features(qnn.Conv1d(2, 2, 3, weight=5, result=7), qnn.AvgPool1d(2, result=8)),
-        "AveragePool is not converted",
-    ),
+    "avgpool1d": ([2, 8], lambda: _features(qnn.Conv1d(2, 2, 3, weight=5, result=7), qnn.AvgPool1d(2, result=8))),
 }
 
 
@@ -95,15 +89,3 @@ def test_layer_converts_bit_exactly(name: str, tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy().reshape(len(x), -1)
     assert np.array_equal(emulate(tmp_path / "prj", x), expected)
-
-
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_layer_hls4ml_computes_differently_is_refused_by_name(
-    name: str, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    shape, build, reason = REFUSED[name]
-    _exported(build, shape, tmp_path / "m.onnx")
-    rc = main(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "prj"), "--no-check"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "node " in err and reason in err, err
-    assert not (tmp_path / "prj").exists()

@@ -18,9 +18,9 @@ from qfx.hls.convert import convert
 from qfx.hls.csim import edge_vectors, emulate
 from qfx.hls.graph import QonnxGraph
 from qfx.hls.project import Project
-from qfx.hls.rtl import write_rtl
 from qfx.hls.rtl.arrays import HWCONF, kif, quantize
 from qfx.hls.rtl.trace import trace
+from qfx.hls.rtl.write import write_rtl
 from qfx.testbench.ports import top_ports
 from qfx.testbench.sim import simulate
 

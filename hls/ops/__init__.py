@@ -2,11 +2,13 @@
 checked, its exact emulation, its RTL trace, what hls4ml makes of it, and its surrogate features.
 
 Ops register by decorator, as hls4ml registers its per-op handlers; the supported-op list is derived
-from the registry. Adding an op means adding one module (and importing it below) and its tests.
+from the registry. Adding an op means adding one module here (every module of the package is imported) and its tests.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import onnx
@@ -42,6 +44,9 @@ class Op:
     def trace(self, node: onnx.NodeProto, args: list, tracer: Tracer) -> Any:
         """The node on da4ml symbolic arrays of one sample (the RTL's arithmetic)."""
         raise ValueError(f"node {node.name}: op type {node.op_type} has no RTL")
+
+    def hls4ml_setup(self) -> None:
+        """Register what hls4ml or qonnx need for this op (passes, channels-last handlers); runs once."""
 
     def hls4ml_check(self, node: onnx.NodeProto, graph: QonnxGraph) -> None:
         """Refuse what hls4ml 1.3.0 computes differently from the ONNX meaning, naming the node."""
@@ -81,6 +86,14 @@ def get(node: onnx.NodeProto) -> Op:
     return op
 
 
+def setup_hls4ml() -> None:
+    """Every op's hls4ml registrations, once per process (hls4ml's registries are global and refuse repeats)."""
+    for op in REGISTRY.values():
+        if not getattr(op, "_hls4ml_ready", False):
+            op.hls4ml_setup()
+            op._hls4ml_ready = True
+
+
 def supported_ops() -> tuple[str, ...]:
     """Op types that convert exactly, derived from the registry."""
     return tuple(sorted(t for t, op in REGISTRY.items() if op.exact))
@@ -96,49 +109,10 @@ def attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return out
 
 
-# One import per op module: importing registers the op.
-from qfx.hls.ops import (  # noqa: E402
-    activation,
-    add,
-    averagepool,
-    batchnorm,
-    bipolar_quant,
-    conv,
-    flatten,
-    gemm,
-    global_pool,
-    identity,
-    matmul,
-    maxpool,
-    mul,
-    quant,
-    relu,
-    reshape,
-    transpose,
-)
+def _import_op_modules() -> None:
+    """Import every module of this package: importing an op module registers its ops."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
-__all__ = [
-    "REGISTRY",
-    "Op",
-    "activation",
-    "add",
-    "attrs",
-    "averagepool",
-    "batchnorm",
-    "bipolar_quant",
-    "conv",
-    "flatten",
-    "gemm",
-    "get",
-    "global_pool",
-    "identity",
-    "matmul",
-    "maxpool",
-    "mul",
-    "quant",
-    "register",
-    "relu",
-    "reshape",
-    "supported_ops",
-    "transpose",
-]
+
+_import_op_modules()

@@ -47,8 +47,26 @@ class AveragePool(Pool):
         divisor = count if attrs(node)["count_include_pad"] else len(terms)
         return sum(terms[1:], terms[0]) * (1.0 / divisor)
 
-    def hls4ml_check(self, node, graph):
-        raise ValueError(
-            f"node {node.name}: AveragePool is not converted: qonnx's channels-last step leaves it in NCHW "
-            "and hls4ml 1.3.0 then asks for channels-last input"
-        )
+    def hls4ml_setup(self):
+        super().hls4ml_setup()
+        _channels_last()
+
+
+def _channels_last() -> None:
+    """qonnx's channels-last conversion knows Conv, MaxPool and BatchNormalization only, and leaves an
+    AveragePool in NCHW, which hls4ml then refuses. AveragePool's shape rule is MaxPool's: register the
+    channels-last MaxPool under AveragePool's name with qonnx's registry, and in the two lists qonnx
+    computed from that registry at import."""
+    import qonnx.transformation.channels_last as channels_last
+    from qonnx.custom_op.channels_last.base_wrapped_op import ChannelsLastWrappedOp
+    from qonnx.custom_op.channels_last.max_pool import MaxPool_v1
+    from qonnx.custom_op.registry import add_op_to_domain
+
+    class AveragePool_v1(MaxPool_v1):
+        def get_nodeattr_types(self):
+            return {**super().get_nodeattr_types(), "count_include_pad": ("i", False, 0), "ceil_mode": ("i", False, 0)}
+
+    add_op_to_domain("qonnx.custom_op.channels_last", AveragePool_v1)
+    for known in (channels_last._channelsLast_node_types, ChannelsLastWrappedOp._channelsLast_node_types):
+        if "AveragePool" not in known:
+            known.append("AveragePool")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from qfx.hls.ops import Op, attrs
+from qfx.hls.ops import Op, attrs, pool_passes
 from qfx.hls.rtl.arrays import array, windows
 
 
@@ -75,6 +75,27 @@ class Pool(Op):
             ("AveragePool", 2): F.avg_pool2d,
         }[(node.op_type, _nd(node))]
         return fn(self.padded(node, x), list(a["kernel_shape"]), list(a["strides"]))
+
+    def hls4ml_setup(self):
+        pool_passes.register()
+
+    def hls4ml_config(self, node, graph, layer):
+        """What hls4ml's ONNX pool reader leaves out: count_include_pad, and for 1-D pools the padding and
+        the channels-last sizes (it reads [N, L, C] as if it were [N, C, L]). hls4ml copies a layer's
+        config keys into its attributes before it validates them."""
+        a = attrs(node)
+        if a.get("count_include_pad"):
+            layer["count_pad"] = True
+        if len(a["kernel_shape"]) == 1 and node.domain == "qonnx.custom_op.channels_last":
+            _, length, channels = graph.shape(node.input[0])
+            pads, k, s = list(a["pads"]), a["kernel_shape"][0], a["strides"][0]
+            layer.update(
+                n_in=length,
+                n_filt=channels,
+                pad_left=pads[0],
+                pad_right=pads[1],
+                n_out=(length + pads[0] + pads[1] - k) // s + 1,
+            )
 
     def features(self, node, graph):
         return {

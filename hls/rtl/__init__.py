@@ -1,5 +1,2 @@
-"""RTL for converted projects: the QONNX graph traced into da4ml and written as pipelined Verilog."""
-
-from qfx.hls.rtl.write import write_rtl
-
-__all__ = ["write_rtl"]
+"""RTL for converted projects: the prepared graph traced into da4ml (`trace`) and written as pipelined
+Verilog (`write`)."""
