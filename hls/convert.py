@@ -44,15 +44,18 @@ class StageError(ValueError):
 
 @contextlib.contextmanager
 def stage(name: str, log: Path | None = None) -> Iterator[None]:
-    """Turn any failure inside a tool into a StageError naming the stage (and its log, if any)."""
+    """Turn any failure inside a tool into a StageError naming the stage, the tool's last word and the
+    first error line of its log (the log itself goes with the staging folder)."""
     try:
         yield
     except ValueError:
         raise
     except Exception as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
-        where = f"; see {log}" if log is not None else ""
-        raise StageError(f"{name} failed: {type(e).__name__}: {reason}{where}") from e
+        lines = log.read_text(errors="replace").splitlines() if log is not None and log.is_file() else []
+        first = next((line.strip() for line in lines if "error" in line.lower()), "")
+        detail = f" ({first[:300]})" if first else ""
+        raise StageError(f"{name} failed: {type(e).__name__}: {reason}{detail}") from e
 
 
 def _choice(name: str, value: str, allowed: dict[str, str] | tuple[str, ...]) -> str:

@@ -108,9 +108,11 @@ class FillDefaultAttributes(Transformation):
         opset = next((o.version for o in model.model.opset_import if o.domain in ("", "ai.onnx")), 13)
         for node in model.graph.node:
             op = ops.REGISTRY.get(node.op_type)
-            if op is None or node.domain not in ("", "ai.onnx"):
+            if op is None:
                 continue
-            known = onnx.defs.get_schema(node.op_type, opset, "").attributes
+            # a standard op gets only the attributes its opset defines (ONNX's checker refuses others)
+            standard = node.domain in ("", "ai.onnx")
+            known = onnx.defs.get_schema(node.op_type, opset, "").attributes if standard else op.defaults
             present = {a.name for a in node.attribute}
             for name, default in op.defaults.items():
                 if name not in present and name in known:

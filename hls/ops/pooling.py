@@ -79,6 +79,14 @@ class Pool(Op):
     def hls4ml_setup(self):
         pool_passes.register()
 
+    def hls4ml_check(self, node, graph):
+        pads = list(attrs(node)["pads"])
+        if pads[: len(pads) // 2] != pads[len(pads) // 2 :]:
+            raise ValueError(
+                f"node {node.name}: {node.op_type} pads {pads} are not symmetric; qonnx's channels-last "
+                "conversion (which hls4ml needs) takes symmetric pads only"
+            )
+
     def hls4ml_config(self, node, graph, layer):
         """What hls4ml's ONNX pool reader leaves out: count_include_pad, and for 1-D pools the padding and
         the channels-last sizes (it reads [N, L, C] as if it were [N, C, L]). hls4ml copies a layer's

@@ -83,6 +83,7 @@ def events(x: torch.Tensor, fmt: FixedFormat) -> dict[str, int]:
 
 @register("Quant")
 class Quant(Op):
+    defaults = {"signed": 1, "narrow": 0, "rounding_mode": "ROUND"}  # QONNX's (hls4ml reads absent as None)
     hls4ml_quantize_constants = False
 
     def check(self, node, graph):
