@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 
 from qfx import boards
+from qfx.fixed import MAX_WIDE_WIDTH
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
@@ -48,8 +49,10 @@ def stage(name: str, log: Path | None = None) -> Iterator[None]:
     first error line of its log (the log itself goes with the staging folder)."""
     try:
         yield
-    except ValueError:
+    except StageError:
         raise
+    except ValueError as e:  # a refusal: qfx's own names its node; the stage says where it came up
+        raise ValueError(f"{name}: {e}") from None
     except Exception as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
         lines = log.read_text(errors="replace").splitlines() if log is not None and log.is_file() else []
@@ -84,6 +87,13 @@ def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
                 raise ValueError(
                     f"layer {layer.name} ({layer.class_name}): {role} was not derived from the model "
                     "(left at hls4ml's default)"
+                )
+            width = getattr(layer.types[role].precision, "width", 0)
+            if width > MAX_WIDE_WIDTH:
+                # the emulation is exact in float64, that is up to 53-bit values
+                raise ValueError(
+                    f"layer {layer.name} ({layer.class_name}): {role} {precision} is wider than the "
+                    f"{MAX_WIDE_WIDTH} bits qfx proves exactly; narrow the formats feeding it"
                 )
         layers.append({"name": layer.name, "class": layer.class_name, "types": types})
     return layers
@@ -133,15 +143,17 @@ def convert(
     if clock_ns <= 0:
         raise ValueError(f"clock {clock_ns} ns must be positive")
     out = Path(output_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise ValueError(f"{out} exists and is not empty; pass --force to replace it")
-
     source = Path(onnx_path)
     graph = QonnxGraph.prepare(load(source))
     graph.check_exact()
+    if rtl != "none":
+        for node in graph.nodes:
+            if type(ops.get(node)).trace is ops.Op.trace:
+                raise ValueError(f"node {node.name}: op type {node.op_type} has no RTL yet; convert with --rtl none")
     in_fmt = graph.input_format()
-    hls_model = for_hls4ml(graph)
-    with staged_dir(out, force) as stage_dir:
+    with stage("preparation for hls4ml"):
+        hls_model = for_hls4ml(graph)
+    with staged_dir(out, force, keep=(source,)) as stage_dir:
         log = stage_dir / "hls4ml_convert.log"
         say("converting with hls4ml and compiling the C simulation (g++)")
         # hls4ml narrates every layer on stdout; keep that in the project as a log instead.

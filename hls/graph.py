@@ -207,11 +207,13 @@ class QonnxGraph:
         if value is not None:
             return value
         producer = self.producer(tensor)
-        if producer is None or producer.op_type != "Quant":
+        if producer is None or producer.op_type not in QUANTIZERS:
             return None
         inner = self.constant(producer.input[0])
         if inner is None:
             return None
+        if producer.op_type == "BipolarQuant":
+            return np.where(inner >= 0, 1.0, -1.0)
         return self.format(producer).quantize(torch.from_numpy(inner)).numpy()
 
     def format(self, node: onnx.NodeProto) -> FixedFormat:
@@ -258,12 +260,19 @@ class QonnxGraph:
                     f"implementation yet (supported: {', '.join(ops.supported_ops())})"
                 )
             op.check(node, self)
-        for consumer in self.consumers(self.input_name):
+        consumers = self.consumers(self.input_name)
+        for consumer in consumers:
             if consumer.op_type not in QUANTIZERS:
                 raise ValueError(
                     f"tensor {self.input_name}: the input feeds {consumer.op_type} node {consumer.name} "
                     "unquantized; put a Quant node on it"
                 )
+        if len(consumers) != 1:
+            names = ", ".join(c.name for c in consumers)
+            raise ValueError(
+                f"tensor {self.input_name}: the input feeds {len(consumers)} quantizers ({names}); the hardware "
+                "port carries one format, so quantize the input once"
+            )
         self.input_format()
 
     def save(self, path: str | Path) -> None:

@@ -15,6 +15,7 @@ from qonnx.util.cleanup import cleanup_model
 from qfx.exact import exact_format
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph
+from qfx.hls.ops.quant import hls4ml_attributes
 
 
 class QuantizeFloatConstants(Transformation):
@@ -88,6 +89,9 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     for node in graph.nodes:
         ops.get(node).hls4ml_check(node, graph)
     model = ModelWrapper(onnx.ModelProto.FromString(graph.proto.SerializeToString()))
+    for node in model.graph.node:
+        if node.op_type == "Quant":
+            hls4ml_attributes(node, graph.format(node))  # same names as in `graph`: nothing renamed yet
     model = model.transform(GemmToMatMul())
     model = cleanup_model(model.transform(QuantizeFloatConstants()))
     model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))

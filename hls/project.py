@@ -33,29 +33,52 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private
     os.replace(tmp, path)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def staged_dir(final: Path, force: bool) -> Iterator[Path]:
+def staged_dir(final: Path, force: bool, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
     """A fresh folder beside `final` to build in; on success it replaces `final` (only then is an old
-    `final` removed, and only with `force`); on any failure it is deleted and `final` is untouched."""
-    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not force:
-        raise ValueError(f"{final} exists and is not empty; pass --force to replace it")
+    `final` removed, and only with `force`); on any failure it is deleted and `final` is untouched.
+
+    `keep` are paths (the inputs) that replacing `final` must not delete.
+    """
+    final = Path(os.path.abspath(final))
+    if Path.cwd().resolve().is_relative_to(final.resolve()):
+        raise ValueError(f"{final} is the current folder or contains it; write the project elsewhere")
+    if final.exists() and not final.is_dir():
+        raise ValueError(f"{final} exists and is not a folder")
+    if final.exists() and any(final.iterdir()):
+        if not force:
+            raise ValueError(f"{final} exists and is not empty; pass --force to replace it")
+        inside = [k for k in keep if Path(k).resolve().is_relative_to(final.resolve())]
+        if inside:
+            raise ValueError(f"{final} holds the input {inside[0]}; --force would delete it")
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the project gets the user's usual mode
     try:
         yield stage
+        old = final.parent / f"{stage.name}.old"
+        if final.exists():
+            final.rename(old)
+        try:
+            stage.rename(final)
+        except BaseException:
+            if old.exists():
+                old.rename(final)
+            raise
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    old = None
-    if final.exists() or final.is_symlink():
-        old = final.parent / f"{stage.name}.old"
-        final.rename(old)
-    stage.rename(final)
-    if old is not None:
-        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    shutil.rmtree(old, ignore_errors=True)
 
 
 class CSim:

@@ -61,6 +61,8 @@ def _convert(args: argparse.Namespace) -> None:
     from qfx.testbench.verify import check
 
     simulator = None if args.simulator == "none" else args.simulator
+    if args.check < 1 and not args.no_check:
+        raise ValueError(f"--check {args.check}: prove on at least 1 vector, or pass --no-check")
     manifest = convert(
         args.model,
         args.output,
@@ -97,6 +99,7 @@ def _rtl(args: argparse.Namespace) -> None:
 
     project = Project(args.project)
     rtl = write_rtl(project, args.style, args.latency_cutoff)
+    project.manifest.pop("check", None)  # the recorded proof was of the old RTL: `qfx verify` proves this one
     project.update("rtl", rtl)
     _print_rtl(rtl)
 
@@ -138,13 +141,14 @@ def _csim(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> None:
-    from qfx.testbench.verify import verify
+    from qfx.testbench.verify import ProofError, verify
 
     simulator = None if args.simulator == "none" else args.simulator
     summary = verify(args.project, args.vectors, args.seed, simulator, _progress)
     print(json.dumps(summary, indent=2))
     if summary["mismatches"]:
-        raise SystemExit(3)
+        bad = [f"{name} ({pair['mismatches']})" for name, pair in summary["pairs"].items() if pair["mismatches"]]
+        raise ProofError(f"vectors differ in {', '.join(bad)} of {summary['vectors']}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -292,7 +296,12 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_csim)
     v = sub.add_parser("verify", help="compare emulation, C simulation and RTL on random and edge-case vectors")
     v.add_argument("project", type=Path)
-    v.add_argument("--simulator", default="verilator", choices=(*SIMULATORS, "none"), help="none skips the RTL")
+    v.add_argument(
+        "--simulator",
+        default="verilator",
+        choices=(*SIMULATORS, "da4ml", "none"),
+        help="da4ml interprets the traced program; none skips the RTL",
+    )
     v.add_argument("--vectors", type=int, default=2000)
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=_verify)
@@ -344,7 +353,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 on success, 2 for refused input or a failing tool (one line naming it), 3 for a failed proof."""
+    """Exit 0 on success, 2 for refused input or a failing tool (one line naming it), 3 for a failed proof,
+    1 for an internal error (one line; QFX_DEBUG=1 shows the traceback)."""
     from qfx.testbench.verify import ProofError
 
     try:
@@ -359,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProofError as e:
         print(f"qfx {args.command}: proof failed: {e}", file=sys.stderr)
         return 3
+    except OSError as e:  # a file the user named cannot be read or written
+        print(f"qfx {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"qfx {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -262,6 +262,8 @@ def _emit_module(b: _Builder, m: nn.Module, path: str, args: list[str], shape: l
         y = b.node("Add", args, f"{name}_add")
     elif isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d | qnn.AvgPool1d | qnn.AvgPool2d):
         nd = 2 if isinstance(m, qnn.MaxPool2d | qnn.AvgPool2d) else 1
+        if getattr(m, "ceil_mode", False) or any(d != 1 for d in _dims(getattr(m, "dilation", 1), nd)):
+            raise ValueError(f"{path}: pooling with ceil_mode or dilation is not exported; use the defaults")
         op = "MaxPool" if isinstance(m, qnn.MaxPool1d | qnn.MaxPool2d) else "AveragePool"
         y = b.node(
             op,
@@ -272,7 +274,9 @@ def _emit_module(b: _Builder, m: nn.Module, path: str, args: list[str], shape: l
             pads=_dims(m.padding, nd) * 2,
         )
     elif isinstance(m, qnn.Flatten):
-        return b.node("Flatten", [x], f"{name}_flatten", axis=m.start_dim)
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise ValueError(f"{path}: Flatten({m.start_dim}, {m.end_dim}) is not exported; only Flatten(1, -1)")
+        return b.node("Flatten", [x], f"{name}_flatten", axis=1)
     else:
         raise ValueError(f"{name}: {type(m).__name__} is not a qfx fixed-point layer and cannot be exported")
     if m.result_q is None:

@@ -103,7 +103,13 @@ def save_checkpoint(path: Path, model: nn.Module, arch: dict[str, Any], metrics:
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model (float64, eval mode, formats derived by one forward) and the checkpoint's metadata."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = build(ckpt["arch"])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model = build(ckpt["arch"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    except Exception as e:  # torch's unpickling and state-dict errors share no base
+        reason = (str(e).splitlines() or [""])[0][:200]
+        raise ValueError(f"{path}: not a qfx checkpoint ({type(e).__name__}: {reason})") from None
     return model.double().eval(), ckpt

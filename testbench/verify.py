@@ -13,7 +13,12 @@ import numpy as np
 from qfx.hls.csim import edge_vectors, emulate, run_csim
 from qfx.hls.emulate import Emulator
 from qfx.hls.project import Project
+from qfx.hls.rtl.trace import trace
 from qfx.testbench.sim import simulate
+
+# Not an HDL simulator: the traced program the RTL is written from, run by da4ml's bit-exact interpreter
+# (seconds instead of a Verilator build; the Verilog emission itself is proven by the HDL simulators).
+PROGRAM = "da4ml"
 
 
 class ProofError(Exception):
@@ -36,6 +41,14 @@ def compare(results: dict[str, np.ndarray]) -> dict[str, Any]:
     return pairs
 
 
+def run_program(project: Project, x: np.ndarray) -> np.ndarray:
+    """The RTL's arithmetic on real inputs x [N, ...], run by da4ml's interpreter of the traced program."""
+    traced = trace(project.graph, project.rtl["style"])
+    port = project.quantize_inputs(x).reshape(len(x), -1)  # the first quantizer is applied before the port
+    weights = np.broadcast_to(traced.weights, (len(port), len(traced.weights)))  # multiplier style's ports
+    return traced.comb.predict(np.concatenate([port, weights], axis=1)).reshape(len(port), -1)
+
+
 def verify(
     project: str | Path | Project,
     vectors: int = 2000,
@@ -43,7 +56,8 @@ def verify(
     simulator: str | None = "verilator",
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-able summary; RTL is skipped when simulator is None or the project has none."""
+    """A JSON-able summary; RTL is skipped when simulator is None or the project has none. `simulator` is
+    verilator or icarus (the cocotb bench on the Verilog), or "da4ml" (the traced program, interpreted)."""
     project = Project.open(project)
     if vectors < 1:
         raise ValueError(f"vectors {vectors} must be at least 1")
@@ -51,7 +65,10 @@ def verify(
     emulator = Emulator(project.graph, stats=True)
     results = {"emulation": emulate(project, x, emulator), "csim": run_csim(project, x)}
     summary: dict[str, Any] = {"vectors": len(x), "seed": seed}
-    if simulator is not None and project.rtl:
+    if simulator == PROGRAM and project.rtl:
+        results["rtl"] = run_program(project, x)
+        summary["rtl"] = {"simulator": PROGRAM, "style": project.rtl["style"]}
+    elif simulator is not None and project.rtl:
         if progress:
             progress(f"simulating the RTL on {simulator} (the first build of a design takes a while)")
         sim = simulate(project, x, simulator)
@@ -63,6 +80,10 @@ def verify(
     summary["mismatches"] = sum(p["mismatches"] for p in summary["pairs"].values())
     summary["quantizers"] = emulator.stats
     return summary
+
+
+def _head(values: list[float], n: int = 8) -> str:
+    return str(values[:n])[:-1] + (", ...]" if len(values) > n else "]")
 
 
 def check(
@@ -77,7 +98,7 @@ def check(
                 first = pair["first_mismatch"]
                 raise ProofError(
                     f"{name}: {pair['mismatches']} of {summary['vectors']} vectors differ; first at vector "
-                    f"{first['vector']}: " + "; ".join(f"{k} {v}" for k, v in first.items() if k != "vector")
+                    f"{first['vector']}: " + "; ".join(f"{k} {_head(v)}" for k, v in first.items() if k != "vector")
                 )
         return summary
 

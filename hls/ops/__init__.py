@@ -25,8 +25,8 @@ class Op:
     """One ONNX op type. Subclasses override what they support; the defaults refuse, naming the node."""
 
     op_type: ClassVar[str]
-    # Attributes a legal file may omit, with ONNX's defaults (callables get the node's attributes and the
-    # graph, for defaults that depend on other attributes or shapes, e.g. strides = kernel_shape).
+    # Attributes a legal file may omit, with ONNX's defaults (callables get the node and the qonnx
+    # ModelWrapper, for defaults that depend on other attributes or shapes, e.g. a Conv's kernel_shape).
     defaults: ClassVar[dict[str, Any]] = {}
     # False for ops that are estimated but have no exact fixed-point meaning yet (convert refuses them).
     exact: ClassVar[bool] = True
@@ -107,6 +107,16 @@ def attrs(node: onnx.NodeProto) -> dict[str, Any]:
         v = helper.get_attribute_value(a)
         out[a.name] = v.decode() if isinstance(v, bytes) else v
     return out
+
+
+def layer_features(node: onnx.NodeProto, graph: QonnxGraph, kind: str) -> dict[str, Any]:
+    """The surrogate's description of a layer without weights: its kind, sizes and input bit width."""
+    return {
+        "type": kind,
+        "n_in": graph.size(node.input[0]),
+        "n_out": graph.size(node.output[0]),
+        "act_bits": graph.bits(node.input[0]),
+    }
 
 
 def _import_op_modules() -> None:

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from qfx.hls.ops import Op, register
+from qfx.hls.ops import Op, layer_features, register
 
 
 class TableActivation(Op):
     exact = False
 
     def features(self, node, graph):
-        size = graph.size(node.output[0])
-        return {"type": "activation", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}
+        return layer_features(node, graph, "activation")
 
 
 for _op in ("Sigmoid", "Tanh", "Softmax"):

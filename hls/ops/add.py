@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qfx.hls.ops import Op, register
+from qfx.hls.ops import Op, layer_features, register
 
 
 @register("Add")
@@ -17,5 +17,4 @@ class Add(Op):
     def features(self, node, graph):
         if any(graph.is_constant(t) for t in node.input):
             return None  # a bias add belongs to its dense layer
-        size = graph.size(node.output[0])
-        return {"type": "add", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}
+        return layer_features(node, graph, "add")

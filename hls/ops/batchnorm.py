@@ -8,7 +8,7 @@ import torch
 
 from qfx.exact import exact_format
 from qfx.fixed import FixedFormat
-from qfx.hls.ops import Op, attrs, register
+from qfx.hls.ops import Op, attrs, layer_features, register
 
 
 def scale_bias(node, graph) -> tuple[np.ndarray, np.ndarray]:
@@ -62,5 +62,4 @@ class BatchNormalization(Op):
         precision.update({"scale": scale.to_hls4ml(), "bias": bias.to_hls4ml(), "result": "auto"})
 
     def features(self, node, graph):
-        size = graph.size(node.output[0])
-        return {"type": "batchnorm", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}
+        return layer_features(node, graph, "batchnorm")

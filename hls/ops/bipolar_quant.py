@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from qfx.hls.ops import Op, register
+from qfx.hls.rtl.arrays import array
 
 
 @register("BipolarQuant")
@@ -18,3 +20,7 @@ class BipolarQuant(Op):
 
     def emulate(self, node, args, emu):
         return torch.where(args[0] >= 0, 1.0, -1.0).double()
+
+    def trace(self, node, args, tracer):
+        signs = [v.is_negative() * -2.0 + 1.0 for v in np.ravel(args[0]._vars)]  # the sign bit: 0 -> +1, 1 -> -1
+        return array(np.array(signs, dtype=object).reshape(args[0].shape))

@@ -1,4 +1,5 @@
-"""`Conv` 1-D and 2-D with constant weights: padding, stride, dilation, groups."""
+"""`Conv` 1-D and 2-D with constant weights: padding and stride (dilation and groups are emulated and
+traced, but hls4ml 1.3.0 does not build them)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ class Conv(Op):
             raise ValueError(f"node {node.name}: Conv auto_pad={a['auto_pad']} is not supported; write explicit pads")
         if len(a["kernel_shape"]) not in (1, 2):
             raise ValueError(f"node {node.name}: {len(a['kernel_shape'])}-D Conv is not supported (1-D and 2-D are)")
+
+    def hls4ml_check(self, node, graph):
+        a = attrs(node)
+        if any(d != 1 for d in a["dilations"]) or int(a["group"]) != 1:
+            raise ValueError(
+                f"node {node.name}: Conv with dilations {list(a['dilations'])} and group {a['group']} is not "
+                "converted: hls4ml 1.3.0 reads neither (it would build an undilated, ungrouped convolution)"
+            )
 
     def emulate(self, node, args, emu):
         a = attrs(node)

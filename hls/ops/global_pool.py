@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
-from qfx.hls.ops import Op, register
+from qfx.hls.ops import Op, layer_features, register
 
 
 class GlobalPool(Op):
     exact = False
 
     def features(self, node, graph):
-        return {
-            "type": "pool",
-            "n_in": math.prod(graph.shape(node.input[0])[1:]),
-            "n_out": graph.size(node.output[0]),
-            "act_bits": graph.bits(node.input[0]),
-        }
+        return layer_features(node, graph, "pool")
 
 
 for _op in ("GlobalAveragePool", "GlobalMaxPool"):

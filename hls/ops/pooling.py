@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from qfx.hls.ops import Op, attrs, pool_passes
+from qfx.hls.ops import Op, attrs, layer_features, pool_passes
 from qfx.hls.rtl.arrays import array, windows
 
 
@@ -35,6 +33,9 @@ class Pool(Op):
         for name, ok in (("auto_pad", a["auto_pad"] == "NOTSET"), ("ceil_mode", a["ceil_mode"] == 0)):
             if not ok:
                 raise ValueError(f"node {node.name}: {node.op_type} {name}={a[name]} is not supported")
+        k, pads = list(a["kernel_shape"]), list(a["pads"])
+        if any(p >= k[i % len(k)] for i, p in enumerate(pads)):
+            raise ValueError(f"node {node.name}: {node.op_type} pads {pads} must be smaller than the kernel {k}")
         if any(d != 1 for d in a.get("dilations", [1])):
             raise ValueError(f"node {node.name}: {node.op_type} dilations {a['dilations']} are not supported")
 
@@ -106,9 +107,4 @@ class Pool(Op):
             )
 
     def features(self, node, graph):
-        return {
-            "type": "pool",
-            "n_in": math.prod(graph.shape(node.input[0])[1:]),
-            "n_out": graph.size(node.output[0]),
-            "act_bits": graph.bits(node.input[0]),
-        }
+        return layer_features(node, graph, "pool")

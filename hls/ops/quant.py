@@ -8,19 +8,14 @@ import numpy as np
 import onnx
 import torch
 
+from qfx.export import QONNX_ROUNDING
 from qfx.fixed import FixedFormat, quantize_int
 from qfx.hls.ops import Op, attrs, register
 from qfx.hls.rtl.arrays import quantize
 
-# QONNX rounding_mode -> ap_fixed quantization mode (CEIL and UP have no ap_fixed equivalent).
-ROUNDING_FROM_QONNX = {
-    "ROUND": "RND_CONV",
-    "HALF_EVEN": "RND_CONV",
-    "FLOOR": "TRN",
-    "DOWN": "TRN_ZERO",
-    "HALF_UP": "RND_INF",
-    "HALF_DOWN": "RND_ZERO",
-}
+# QONNX rounding_mode -> ap_fixed quantization mode: the exporter's table read backwards (CEIL and UP have
+# no ap_fixed equivalent).
+ROUNDING_FROM_QONNX = {qonnx: ap for ap, qonnx in QONNX_ROUNDING.items()} | {"HALF_EVEN": "RND_CONV"}
 # What hls4ml 1.3.0's Quant handling emits (quant_opt._calculate_precision_quantizer).
 HLS4ML_ROUNDING = ("RND_CONV", "TRN")
 HLS4ML_OVERFLOW = ("SAT", "SAT_SYM")
@@ -59,6 +54,13 @@ def read_format(node: onnx.NodeProto, graph: Any) -> FixedFormat:
             f"node {node.name}: an unsigned narrow Quant clips to [0, 2^{width} - 2] LSBs, which no ap_ufixed "
             "type does; use narrow=0 (or signed=1 with narrow=1 for a symmetric range)"
         )
+    if width == 1 and signed and "qfx_overflow" not in a:
+        # QONNX (qonnx's executor, FINN) reads a signed 1-bit Quant as the bipolar +-scale; ap_fixed<1> holds
+        # {-scale, 0}.
+        raise ValueError(
+            f"node {node.name}: a signed 1-bit Quant is bipolar (+-scale) in QONNX, which no ap_fixed type is; "
+            "use BipolarQuant or 2 bits"
+        )
     qonnx_rounding = str(a.get("rounding_mode", "ROUND")).upper()
     rounding = str(a.get("qfx_rounding", ROUNDING_FROM_QONNX.get(qonnx_rounding, "")))
     if not rounding:
@@ -88,6 +90,10 @@ class Quant(Op):
 
     def check(self, node, graph):
         graph.format(node)
+        if attrs(node).get("qfx_k_hot") and not graph.is_constant(node.input[0]):
+            raise ValueError(
+                f"node {node.name}: K-hot activations (qfx_k_hot) are not converted; only K-hot weights are"
+            )
 
     def emulate(self, node, args, emu):
         fmt = emu.graph.format(node)
@@ -99,6 +105,8 @@ class Quant(Op):
         return quantize(args[0], tracer.graph.format(node), node.name)
 
     def hls4ml_check(self, node, graph):
+        """hls4ml reads only the standard attributes: they must say the mode qfx reads (see
+        `hls4ml_attributes`, which writes them canonically for hls4ml)."""
         fmt = graph.format(node)
         if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
             raise ValueError(
@@ -106,3 +114,16 @@ class Quant(Op):
                 "converted: hls4ml's Quant handling supports "
                 f"rounding {'/'.join(HLS4ML_ROUNDING)} and overflow {'/'.join(HLS4ML_OVERFLOW)}"
             )
+
+
+def hls4ml_attributes(node: onnx.NodeProto, fmt: FixedFormat) -> None:
+    """The standard attributes rewritten canonically for `fmt` (ROUND/FLOOR, narrow for SAT_SYM), so hls4ml
+    derives exactly the format qfx read, whatever spelling the file used (lower case, HALF_EVEN, qfx_*)."""
+    canonical = {
+        "signed": int(fmt.signed),
+        "narrow": int(fmt.overflow == "SAT_SYM" and fmt.signed),
+        "rounding_mode": "ROUND" if fmt.rounding == "RND_CONV" else "FLOOR",
+    }
+    for a in [a for a in node.attribute if a.name in canonical]:
+        node.attribute.remove(a)
+    node.attribute.extend(onnx.helper.make_attribute(k, v) for k, v in canonical.items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qfx.hls.ops import Op, register
+from qfx.hls.ops import Op, layer_features, register
 
 
 @register("Relu")
@@ -17,5 +17,4 @@ class Relu(Op):
         return np.maximum(args[0], 0.0)
 
     def features(self, node, graph):
-        size = graph.size(node.output[0])
-        return {"type": "relu", "n_in": size, "n_out": size, "act_bits": graph.bits(node.input[0])}
+        return layer_features(node, graph, "relu")

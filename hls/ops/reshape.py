@@ -32,8 +32,13 @@ class Reshape(Op):
             raise ValueError(
                 f"node {node.name}: Reshape to {dims.astype(int).tolist()} mixes the batch dimension into the data"
             )
-        if -1 in dims.astype(int).tolist()[1:] and int(dims[0]) == -1:
-            raise ValueError(f"node {node.name}: Reshape to {dims.astype(int).tolist()} infers two dimensions")
+        shape = graph.shape(node.input[0])
+        out = graph.shape(node.output[0])
+        if out[0] != shape[0] or math.prod(out[1:]) != math.prod(shape[1:]):
+            raise ValueError(
+                f"node {node.name}: Reshape of {shape} to {dims.astype(int).tolist()} mixes the batch dimension "
+                "into the data"
+            )
 
     def emulate(self, node, args, emu):
         return args[0].reshape(target(list(args[0].shape), args[1].numpy()))
