@@ -225,7 +225,7 @@ def simulate(project: str | Path | Project, x: np.ndarray, simulator: str = "ver
             hdl_toplevel_lang="verilog",
             build_dir=str(build_dir),
             test_dir=str(run_dir),
-            extra_env={"QFX_BENCH": str(run_dir / "bench.json"), "PYTHONPATH": _pythonpath()},
+            extra_env={"QFX_BENCH": str(run_dir / "bench.json")},  # the bench is qfx.testbench.bench, installed
             log_file=str(run_dir / "sim.log"),
         )
         run_s = time.perf_counter() - t0
@@ -234,11 +234,6 @@ def simulate(project: str | Path | Project, x: np.ndarray, simulator: str = "ver
     out = desc["output"]
     y = unpack(got["outputs"], out["elements"], out["width"], out["frac_bits"], out["signed"])
     return SimResult(y, int(got["latency"]), build_s, run_s, float(got["seconds"]), simulator)
-
-
-def _pythonpath() -> str:
-    root = str(Path(__file__).resolve().parent.parent)
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
 
 
 def _check_passed(results: Path, run_dir: Path) -> None:

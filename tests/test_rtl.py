@@ -26,6 +26,8 @@ from qfx.testbench.sim import simulate
 
 from .conversion_models import hand_built_qonnx, modes_qonnx, quant, save_model
 
+Q_DOMAIN = "qonnx.custom_op.general"
+
 
 def rtl_project(proto_path: Path, out: Path, style: str = "da") -> Path:
     """A project with RTL only, for graphs hls4ml cannot convert (wrapping quantizers)."""
@@ -177,3 +179,25 @@ def test_sim_with_inputs_of_the_wrong_shape_exits_2(project_without_rtl: Path, c
     args = ["sim", str(tmp / "prj"), "--input", str(tmp / "bad.npy"), "--output", str(tmp / "y.npy")]
     assert main(args) == 2
     assert "the model takes [N, 16]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("style", ["da", "mult"])
+def test_bipolar_activations_trace_to_their_sign(style: str, tmp_path: Path) -> None:
+    from qfx.testbench.verify import run_program
+
+    rng = np.random.default_rng(2)
+    nodes: list = []
+    inits = [
+        onnx.numpy_helper.from_array((rng.integers(-8, 8, (8, 6)) / 8).astype(np.float32), "w1"),
+        onnx.numpy_helper.from_array((rng.integers(-8, 8, (6, 3)) / 4).astype(np.float32), "w2"),
+        onnx.numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+    ]
+    x = quant("xq", "x", 2.0**-4, 7, 1, nodes, inits)
+    nodes.append(onnx.helper.make_node("MatMul", [x, "w1"], ["h"], name="dense1"))
+    nodes.append(onnx.helper.make_node("BipolarQuant", ["h", "one"], ["s"], name="sign", domain=Q_DOMAIN))
+    nodes.append(onnx.helper.make_node("MatMul", ["s", "w2"], ["y"], name="dense2"))
+    save_model(str(tmp_path / "m.onnx"), nodes, inits, 8, 3)
+    prj = rtl_project(tmp_path / "m.onnx", tmp_path / "prj", style)
+    x = edge_vectors(Project(prj).input_format, [8], 2000)
+    want = emulate(prj, x)
+    assert len(np.unique(want)) > 3 and np.array_equal(run_program(Project(prj), x), want)
