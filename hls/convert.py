@@ -21,7 +21,6 @@ import numpy as np
 import onnx
 
 from qfx import boards
-from qfx.fixed import MAX_WIDE_WIDTH
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
@@ -87,13 +86,6 @@ def _check_types(hm: hls4ml.model.ModelGraph) -> list[dict[str, Any]]:
                 raise ValueError(
                     f"layer {layer.name} ({layer.class_name}): {role} was not derived from the model "
                     "(left at hls4ml's default)"
-                )
-            width = getattr(layer.types[role].precision, "width", 0)
-            if width > MAX_WIDE_WIDTH:
-                # the emulation is exact in float64, that is up to 53-bit values
-                raise ValueError(
-                    f"layer {layer.name} ({layer.class_name}): {role} {precision} is wider than the "
-                    f"{MAX_WIDE_WIDTH} bits qfx proves exactly; narrow the formats feeding it"
                 )
         layers.append({"name": layer.name, "class": layer.class_name, "types": types})
     return layers

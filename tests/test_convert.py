@@ -46,12 +46,12 @@ def test_hand_built_qonnx_with_a_float_bias_converts_bit_exactly(tmp_path: Path)
     assert verify(tmp_path / "prj", vectors=3000, simulator=None)["mismatches"] == 0
 
 
-def test_manifest_records_board_formats_and_shapes(tmp_path: Path) -> None:
+def test_manifest_records_board_formats_and_shapes_under_the_files_own_names(tmp_path: Path) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     convert(tmp_path / "h.onnx", tmp_path / "prj", clock=4.0)
     m = Project(tmp_path / "prj").manifest
     assert (m["board"], m["part"], m["clock_ns"]) == ("ultra96v2", "xczu3eg-sbva484-1-e", 4.0)
-    assert m["input"] == {"name": "global_in", "shape": [1, 16], "format": "ap_fixed<8,4,AP_RND_CONV,AP_SAT>"}
+    assert m["input"] == {"name": "x", "shape": [1, 16], "format": "ap_fixed<8,4,AP_RND_CONV,AP_SAT>"}
     assert all("63,31" not in t for layer in m["layers"] for t in layer["types"].values())
     assert json.loads((tmp_path / "prj" / "qfx.json").read_text()) == m
 
