@@ -3,8 +3,7 @@
 hls4ml does the work (its ONNX frontend, ModelGraph, backends, writers and its precision inference);
 qfx prepares the graph, sets the input type to the model's first quantizer, lets hls4ml derive every
 accumulator and result ('auto'), and refuses the project if any type is left at the default. The
-folder is built beside its target and renamed into place only when complete (and proven, when a check
-is given).
+folder replaces an old one only when complete (and proven, when a check is given).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from qfx import boards
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
-from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, staged_dir, write_json
+from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, replacing_dir, write_json
 from qfx.hls.rtl.trace import STYLES
 from qfx.hls.rtl.write import write_rtl
 
@@ -45,7 +44,7 @@ class StageError(ValueError):
 @contextlib.contextmanager
 def stage(name: str, log: Path | None = None) -> Iterator[None]:
     """Turn any failure inside a tool into a StageError naming the stage, the tool's last word and the
-    first error line of its log (the log itself goes with the staging folder)."""
+    first error line of its log (the log goes with the failed project)."""
     try:
         yield
     except StageError:
@@ -145,30 +144,26 @@ def convert(
     in_fmt = graph.input_format()
     with stage("preparation for hls4ml"):
         hls_model = for_hls4ml(graph)
-    with staged_dir(out, force, keep=(source,)) as stage_dir:
-        log = stage_dir / "hls4ml_convert.log"
+    with replacing_dir(out, force, keep=(source,)) as project_dir:
+        log = project_dir / "hls4ml_convert.log"
         say("converting with hls4ml and compiling the C simulation (g++)")
         # hls4ml narrates every layer on stdout; keep that in the project as a log instead.
         with stage("hls4ml conversion", log), open(log, "w") as f, contextlib.redirect_stdout(f):
             config = _hls4ml_config(hls_model, hls_model.graph.input[0].name, in_fmt, hls_backend, hls_strategy, reuse)
             hm = hls4ml.converters.convert_from_onnx_model(
                 hls_model,
-                output_dir=str(stage_dir / PROJECT),
+                output_dir=str(project_dir / PROJECT),
                 project_name=PROJECT_NAME,
                 backend=hls_backend,
                 part=target.part,
                 clock_period=clock_ns,
                 io_type=io_type,
                 hls_config=config,
-                # Weights compiled into the C simulation instead of read from .txt files at run time: the
-                # library otherwise holds the absolute path of the folder it was built in, which is the
-                # staging folder, renamed once the project is complete.
-                write_weights_txt=False,
             )
             layers = _check_types(hm)
         with stage("C simulation build (hls4ml compile, g++)", log), open(log, "a") as f, contextlib.redirect_stdout(f):
             hm.compile()
-        graph.save(stage_dir / MODEL)
+        graph.save(project_dir / MODEL)
         out_var = hm.get_output_variables()[0]
         manifest: dict[str, Any] = {
             "board": target.name,
@@ -188,11 +183,12 @@ def convert(
             },
             "layers": layers,
             "project": PROJECT,
-            "library": str(Path(hm._top_function_lib._name).resolve().relative_to(stage_dir.resolve())),
+            "library": str(Path(hm._top_function_lib._name).resolve().relative_to(project_dir.resolve())),
+            "built_in": str(project_dir.resolve()),  # where the C simulation reads its weights from
             "qfx_formats": json.loads(_metadata(graph.proto, "qfx_formats") or "{}"),
         }
-        write_json(stage_dir / MANIFEST, manifest)
-        project = Project(stage_dir)
+        write_json(project_dir / MANIFEST, manifest)
+        project = Project(project_dir)
         if rtl != "none":
             say(f"writing {rtl} RTL (da4ml)")
             with stage("RTL generation (da4ml)"):

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from functools import cached_property
@@ -44,9 +45,10 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def staged_dir(final: Path, force: bool, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
-    """A fresh folder beside `final` to build in; on success it replaces `final` (only then is an old
-    `final` removed, and only with `force`); on any failure it is deleted and `final` is untouched.
+def replacing_dir(final: Path, force: bool, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """The folder to build a project in: `final` itself, since hls4ml's C simulation records the absolute
+    path it was built in. An old non-empty `final` (only with `force`) is moved aside first and removed
+    only once the new project is complete; on any failure the new one is deleted and the old one put back.
 
     `keep` are paths (the inputs) that replacing `final` must not delete.
     """
@@ -55,30 +57,28 @@ def staged_dir(final: Path, force: bool, keep: tuple[Path, ...] = ()) -> Iterato
         raise ValueError(f"{final} is the current folder or contains it; write the project elsewhere")
     if final.exists() and not final.is_dir():
         raise ValueError(f"{final} exists and is not a folder")
+    old = None
     if final.exists() and any(final.iterdir()):
         if not force:
             raise ValueError(f"{final} exists and is not empty; pass --force to replace it")
         inside = [k for k in keep if Path(k).resolve().is_relative_to(final.resolve())]
         if inside:
             raise ValueError(f"{final} holds the input {inside[0]}; --force would delete it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    stage.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the project gets the user's usual mode
+        old = final.parent / f".{final.name}.{os.getpid()}.old"
+        final.rename(old)
+    existed = final.is_dir()
+    final.mkdir(parents=True, exist_ok=True)
     try:
-        yield stage
-        old = final.parent / f"{stage.name}.old"
-        if final.exists():
-            final.rename(old)
-        try:
-            stage.rename(final)
-        except BaseException:
-            if old.exists():
-                old.rename(final)
-            raise
+        yield final
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        if old is not None:
+            old.rename(final)
+        elif existed:
+            final.mkdir()
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class CSim:
@@ -148,7 +148,18 @@ class Project:
             raise ValueError(
                 f"{self.path}: the compiled C simulation {self.manifest['library']} is missing; convert again"
             )
+        if self.manifest.get("built_in", str(self.path.resolve())) != str(self.path.resolve()):
+            self._rebuild_csim()
         return CSim(lib, math.prod(self.input_shape), math.prod(self.manifest["output"]["shape"]))
+
+    def _rebuild_csim(self) -> None:
+        """A moved project: hls4ml's C simulation reads its weights from the absolute path it was built in,
+        so rebuild it here with hls4ml's own (self-locating) build script."""
+        done = subprocess.run(["bash", "build_lib.sh"], cwd=self.path / PROJECT, capture_output=True, text=True)
+        if done.returncode:
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1][:300]
+            raise ValueError(f"{self.path}: rebuilding the C simulation of the moved project failed: {last}")
+        self.update("built_in", str(self.path.resolve()))
 
     def update(self, key: str, value: Any) -> None:
         """Set one manifest entry and write the manifest (staged)."""

@@ -1,4 +1,4 @@
-"""A converted folder: built beside its target, proven, then renamed into place; `--force` replaces an
+"""A converted folder: built, proven, and only then replacing an old one; `--force` replaces an
 old folder only with a complete one; a failed proof exits 3 and keeps nothing; the folder can move."""
 
 from __future__ import annotations
@@ -67,3 +67,17 @@ def test_a_project_folder_can_be_moved(tmp_path: Path) -> None:
     shutil.move(tmp_path / "p", tmp_path / "moved")
     x = np.random.default_rng(0).uniform(-9, 9, (200, 16))
     assert np.array_equal(run_csim(tmp_path / "moved", x), emulate(tmp_path / "moved", x))
+
+
+def test_force_puts_the_old_project_back_when_the_new_one_fails_its_proof(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qfx.testbench.verify as verify
+
+    hand_built_qonnx(str(tmp_path / "h.onnx"))
+    assert _convert(tmp_path / "h.onnx", tmp_path / "p", "--no-check") == 0
+    before = (tmp_path / "p" / "qfx.json").read_text()
+    monkeypatch.setattr(verify, "run_csim", lambda project, x: run_csim(project, x) + 1.0)
+    assert _convert(tmp_path / "h.onnx", tmp_path / "p", "--force") == 3
+    assert (tmp_path / "p" / "qfx.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.onnx", "p"]
