@@ -105,8 +105,8 @@ class Quant(Op):
         return quantize(args[0], tracer.graph.format(node), node.name)
 
     def hls4ml_check(self, node, graph):
-        """hls4ml reads only the standard attributes: they must say the mode qfx reads (see
-        `hls4ml_attributes`, which writes them canonically for hls4ml)."""
+        """hls4ml's Quant handling builds ap_fixed types with RND_CONV/TRN and SAT/SAT_SYM only; the
+        standard attributes it reads are rewritten for those by `hls4ml_attributes`."""
         fmt = graph.format(node)
         if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
             raise ValueError(
