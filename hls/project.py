@@ -34,11 +34,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private
     os.replace(tmp, path)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

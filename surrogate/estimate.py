@@ -11,8 +11,9 @@ from qfx.surrogate.dataset import TARGETS
 from qfx.surrogate.estimator import CHECKPOINT, Estimator, load
 from qfx.surrogate.graph import Graph
 
-# Above these fractions of a device, timing closure gets hard (LUT 70%, FF 50%, BRAM/DSP 80%).
-CEILINGS = {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram": 0.80}
+# The predictions' keys and the board's resources they are measured against.
+RESOURCE = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM18"}
+CEILINGS = {k: boards.CEILINGS[r] for k, r in RESOURCE.items()}
 DEFAULT_MODEL = "transformer"
 
 
@@ -23,7 +24,8 @@ def estimators(path: str = str(CHECKPOINT)) -> tuple[dict[str, Estimator], dict]
 
 def capacity(board: boards.Board) -> dict[str, float]:
     """Device resources in the units of the predictions (BRAM in 18K halves of a BRAM36)."""
-    return {"lut": board.lut, "ff": board.ff, "dsp": board.dsp, "bram": 2 * board.bram36}
+    cap = board.capacity()
+    return {k: cap[r] for k, r in RESOURCE.items()}
 
 
 def estimate(graph: Graph, board_name: str = "ultra96v2", model: str = DEFAULT_MODEL) -> dict[str, Any]:
