@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 APT_TOOLS := g++:g++ iverilog:iverilog chromium:chromium chromedriver:chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv system test demo bench lint clean hls rtl csim sim verify synth
+.PHONY: venv system test demo bench lint clean hls rtl csim sim verify synth report
 
 MODEL   ?= runs/demo/model.onnx
 BOARD   ?= ultra96v2
@@ -16,6 +16,8 @@ PROJECT ?= runs/hls
 INPUT   ?= runs/inputs.npy
 STYLE   ?= da
 SIMULATOR ?= verilator
+TOOL    ?= auto
+SYNTH_STYLE ?=
 
 venv: $(STAMP)
 
@@ -58,14 +60,14 @@ sim: venv
 verify: venv
 	$(VENV)/bin/qfx verify $(PROJECT) --simulator $(SIMULATOR)
 
-# Vendor HLS synthesis with hls4ml's own build script, where Vitis HLS or Vivado HLS is installed.
-synth:
-	@cd $(PROJECT)/hls4ml_prj 2>/dev/null || { echo "no hls4ml project in $(PROJECT): run make hls first"; exit 2; }; \
-	if command -v vitis-run >/dev/null; then cd $(PROJECT)/hls4ml_prj && vitis-run --mode hls --tcl build_prj.tcl; \
-	elif command -v vitis_hls >/dev/null; then cd $(PROJECT)/hls4ml_prj && vitis_hls -f build_prj.tcl; \
-	elif command -v vivado_hls >/dev/null; then cd $(PROJECT)/hls4ml_prj && vivado_hls -f build_prj.tcl; \
-	else echo "make synth: no Vitis HLS (vitis-run, vitis_hls) or Vivado HLS (vivado_hls) on PATH;"; \
-	  echo "install AMD Vitis, or use the open-source flow (its own issue)"; exit 2; fi
+# make synth PROJECT=runs/hls [TOOL=auto|yosys|vitis|vivado] [SYNTH_STYLE=da|mult]: LUT/FF/DSP/BRAM per design and
+# layer in $(PROJECT)/reports/ (synth.json, index.html); Yosys everywhere, Vitis/Vivado HLS where installed.
+synth: venv
+	$(VENV)/bin/qfx synth $(PROJECT) --tool $(TOOL) $(if $(SYNTH_STYLE),--style $(SYNTH_STYLE))
+
+# make report PROJECT=runs/hls: the synthesis summary and where its HTML page is
+report: venv
+	$(VENV)/bin/qfx report $(PROJECT)
 
 # Benchmarks print a table and write JSON under bench/results/; Brevitas is their dev-only peer.
 bench: venv

@@ -40,7 +40,11 @@ class Board:
     def utilization(self, used: dict[str, float]) -> dict[str, float]:
         """Percent of the device for each resource in `used` that the board has (absent ones count 0 %)."""
         cap = self.capacity()
-        return {k: (100.0 * used[k] / cap[k] if cap[k] else (0.0 if not used[k] else float("inf"))) for k in used if k in cap}
+        return {
+            k: (100.0 * used[k] / cap[k] if cap[k] else (0.0 if not used[k] else float("inf")))
+            for k in used
+            if k in cap
+        }
 
     def fits(self, used: dict[str, float]) -> list[str]:
         """The resources over their timing-closure ceiling (empty when the design fits)."""

@@ -8,6 +8,7 @@ the input file may lack.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,36 @@ from qfx.hls import ops
 QUANTIZERS = ("Quant", "BipolarQuant")
 
 
+QONNX_DOMAIN = "qonnx.custom_op.general"
+QONNX_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
+
+
+class NormalizeDomains(Transformation):
+    """Custom ops as qonnx reads them: the legacy `finn` and `finn.custom_op.general` domains renamed (by
+    qonnx's own ModelWrapper), qonnx ops written without a domain put in qonnx's (as its cleanup does), and
+    an opset import for every custom domain used (FINN and Brevitas files and qonnx's own saves lack it,
+    and ONNX's checker refuses a node of an undeclared domain)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.temporary_fix_oldstyle_domain()
+        for node in model.graph.node:
+            if node.op_type in QONNX_OPS and node.domain in ("", "ai.onnx"):
+                node.domain = QONNX_DOMAIN
+        declared = {o.domain for o in model.model.opset_import}
+        for domain in sorted({n.domain for n in model.graph.node} - declared - {"", "ai.onnx"}):
+            model.model.opset_import.append(onnx.helper.make_opsetid(domain, 1))
+        return model, False
+
+
 def parse(data: bytes, where: str) -> onnx.ModelProto:
     """Decode and check ONNX bytes; any defect is a ValueError naming `where` (a file, an upload)."""
     try:
-        proto = _sorted(onnx.load_from_string(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # qonnx warns that it renamed old-style domains: that is the point
+            model = ModelWrapper(onnx.load_from_string(data))
+        proto = _sorted(NormalizeDomains().apply(model)[0].model)
         onnx.checker.check_model(proto)
     except Exception as e:  # protobuf's DecodeError and onnx's ValidationError share no base
         reason = str(e).splitlines()[0][:200] if str(e) else repr(e)

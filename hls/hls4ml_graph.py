@@ -3,6 +3,8 @@ transforms, plus qfx's own rewrites, each a qonnx `Transformation` with one job.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -80,6 +82,64 @@ class SqueezeBroadcastConstants(Transformation):
         return model, False
 
 
+ORIGIN = "qfx_origin"  # a node attribute that carries the prepared graph's node name through qonnx's cleanup
+
+
+def hls4ml_name(node_name: str) -> str:
+    """A node name as an hls4ml layer name (a C++ identifier fragment)."""
+    name = re.sub(r"\W", "_", node_name).strip("_") or "node"
+    return f"n_{name}" if name[0].isdigit() else name
+
+
+class TagOrigins(Transformation):
+    """Record in an attribute which prepared-graph node each node comes from (qonnx's cleanup renames every
+    node `<Op>_<n>`): the one that wrote the same output tensor, else the one its output feeds (GemmToMatMul
+    splits a Gemm into a MatMul feeding an Add that keeps the Gemm's output)."""
+
+    def __init__(self, graph: QonnxGraph) -> None:
+        super().__init__()
+        self.writer = {out: node.name for node in graph.nodes for out in node.output}
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        origins: dict[str, str] = {}  # by output tensor
+        for node in reversed(model.graph.node):
+            origin = self.writer.get(node.output[0])
+            if origin is None:
+                feeds = [c.output[0] for c in model.find_consumers(node.output[0])]
+                origin = next((origins[out] for out in feeds if out in origins), None)
+            if origin is not None:
+                origins[node.output[0]] = origin
+                node.attribute.append(helper.make_attribute(ORIGIN, origin))
+        return model, False
+
+
+class RestoreNodeNames(Transformation):
+    """Name each node after the prepared graph's node it came from, so hls4ml's layers carry the file's
+    own names (and the synthesis report can attribute them); nodes qonnx added keep unclashing names."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        taken: set[str] = set()
+        unnamed = []
+        for node in model.graph.node:
+            origin = next((a for a in node.attribute if a.name == ORIGIN), None)
+            if origin is not None:
+                node.attribute.remove(origin)
+            name = None if origin is None else hls4ml_name(origin.s.decode())
+            if name is None or name in taken:  # a node qonnx added, or the second of a split node
+                unnamed.append(node)
+            else:
+                node.name = name
+                taken.add(name)
+        for node in unnamed:
+            name, n = node.name, 0
+            while name in taken:
+                n += 1
+                name = f"{node.name}_{n}"
+            node.name = name
+            taken.add(name)
+        return model, False
+
+
 def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     """A copy of the prepared graph transformed for hls4ml's ONNX frontend (see the module docstring).
 
@@ -92,7 +152,8 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type == "Quant":
             hls4ml_attributes(node, graph.format(node))  # same names as in `graph`: nothing renamed yet
-    model = model.transform(GemmToMatMul())
+    model = model.transform(GemmToMatMul()).transform(TagOrigins(graph))
     model = cleanup_model(model.transform(QuantizeFloatConstants()))
     model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
-    return cleanup_model(cleanup_model(model).transform(SqueezeBroadcastConstants()))
+    model = cleanup_model(cleanup_model(model).transform(SqueezeBroadcastConstants()))
+    return model.transform(RestoreNodeNames())

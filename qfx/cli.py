@@ -229,6 +229,35 @@ def _surrogate_dataset(args: argparse.Namespace) -> None:
     print(f"wrote {len(df)} reports to {args.output} ({df.attrs['skipped']} records without reports skipped)")
 
 
+def _synth(args: argparse.Namespace) -> None:
+    from qfx.hls.synth.summary import summary
+    from qfx.hls.synth.synthesize import synth
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs} must be at least 1")
+    report = synth(args.project, args.tool, args.style, args.jobs, args.timeout, args.logic, _progress)
+    print(summary(report, _project_estimate(args.project) if args.compare else None))
+    print(f"report: {args.project / 'reports' / 'index.html'}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from qfx.hls.synth.report import INDEX_HTML, REPORTS, load
+    from qfx.hls.synth.summary import summary
+
+    print(summary(load(args.project), _project_estimate(args.project) if args.compare else None))
+    print(f"report: {(args.project / REPORTS / INDEX_HTML).resolve()}")
+
+
+def _project_estimate(path: Path) -> dict:
+    """The surrogate's estimate for a converted project (it predicts Vitis HLS figures of hls4ml's code)."""
+    from qfx.hls.project import Project
+    from qfx.surrogate.estimate import estimate
+    from qfx.surrogate.graph import from_project
+
+    project = Project(path)
+    return estimate(from_project(project), project["board"])
+
+
 def _boards(args: argparse.Namespace) -> None:
     print(f"{'board':<12}{'part':<24}{'LUT':>10}{'FF':>10}{'DSP':>7}{'BRAM36':>8}{'URAM':>6}{'clock':>8}")
     for b in all_boards().values():
@@ -347,6 +376,21 @@ def parser() -> argparse.ArgumentParser:
             default="resource_report",
             help="which resources of wa-hls4ml JSON records to use: logic synthesis (default) or the HLS estimate",
         )
+    y = sub.add_parser("synth", help="synthesize a project: Yosys on its RTL, or Vitis/Vivado where installed")
+    y.add_argument("project", type=Path)
+    y.add_argument(
+        "--tool", default="auto", choices=("auto", "yosys", "vitis", "vivado"), help="auto: vendor if installed"
+    )
+    y.add_argument("--style", default=None, choices=("da", "mult"), help="rewrite the RTL in this style first")
+    y.add_argument("--jobs", type=int, default=None, help="Yosys runs at once (default: one per core)")
+    y.add_argument("--timeout", type=float, default=3600.0, help="seconds one Yosys run may take")
+    y.add_argument("--logic", action="store_true", help="vendor flow: Vivado logic synthesis after C synthesis")
+    y.add_argument("--compare", action="store_true", help="print the surrogate's estimate beside the figures")
+    y.set_defaults(run=_synth)
+    rp = sub.add_parser("report", help="print a project's synthesis report and where its HTML page is")
+    rp.add_argument("project", type=Path)
+    rp.add_argument("--compare", action="store_true", help="print the surrogate's estimate beside the figures")
+    rp.set_defaults(run=_report)
     b = sub.add_parser("boards", help="list the boards qfx targets")
     b.set_defaults(run=_boards)
     return p

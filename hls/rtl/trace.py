@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, comb_trace
-from da4ml.types import CombLogic
+from da4ml.types import CombLogic, minimal_kif
 
 from qfx.exact import exact_format
 from qfx.fixed import FixedFormat
@@ -30,10 +30,10 @@ class Traced:
     """A traced graph: the combinational program, its input format and the weights fed in as ports."""
 
     comb: CombLogic
-    input_format: FixedFormat
+    weights: np.ndarray  # constant values of the weight ports (multiplier style), in port order
+    input_format: FixedFormat | None  # None for a layer traced alone (its inputs are earlier layers' values)
     input_shape: list[int]
     output_shape: list[int]
-    weights: np.ndarray  # constant values of the weight ports (multiplier style), in port order
 
 
 class Tracer:
@@ -53,31 +53,69 @@ class Tracer:
         return isinstance(x, FixedVariableArray)
 
     def run(self) -> Traced:
+        """The whole graph; afterwards `values` holds every tensor, for tracing layers alone."""
         shape = self.graph.shape(self.graph.input_name)
         shape[0] = 1
         inp = FixedVariableArrayInput(tuple(shape), hwconf=HWCONF)
-        values: dict[str, object] = {k: v.numpy() for k, v in self.emulator.consts.items()}
-        values[self.graph.input_name] = inp
-        in_fmt = self.graph.input_format()
+        self.values: dict[str, object] = {k: v.numpy() for k, v in self.emulator.consts.items()}
+        self.values[self.graph.input_name] = inp
         for node in self.graph.nodes:
-            args = [values[i] if i else None for i in node.input]
+            args = [self.values[i] if i else None for i in node.input]
             if not any(self.is_variable(a) for a in args):
                 tensors = [None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in args]
-                values[node.output[0]] = self.emulator.op(node, tensors).numpy()
+                self.values[node.output[0]] = self.emulator.op(node, tensors).numpy()
             elif args[0] is inp and node.op_type == "Quant":
                 # The port carries the first quantizer's bits (applied by the caller, as for the C
                 # simulation), so the cast only declares the port's format.
-                values[node.output[0]] = inp.quantize(*kif(self.graph.format(node)), "WRAP", "TRN")
+                self.values[node.output[0]] = inp.quantize(*kif(self.graph.format(node)), "WRAP", "TRN")
             elif any(a is inp for a in args):
                 raise ValueError(f"node {node.name}: the graph input must go through a Quant node first")
             else:
-                values[node.output[0]] = ops.get(node).trace(node, args, self)
-        out = values[self.graph.output_name]
+                self.values[node.output[0]] = ops.get(node).trace(node, args, self)
+        out = self.values[self.graph.output_name]
         if not self.is_variable(out):
             raise ValueError(f"graph output {self.graph.output_name} does not depend on the input")
-        ports = np.concatenate([np.ravel(inp._vars), np.array(self.weight_vars, dtype=object)])
-        comb = comb_trace(list(ports), list(np.ravel(out._vars)), keep_dead_inputs=True)
-        return Traced(comb, in_fmt, shape, list(out.shape), np.array(self.weight_values, dtype=np.float64))
+        in_fmt = self.graph.input_format()
+        return Traced(*self._program([inp], [out]), in_fmt, shape, list(out.shape))
+
+    def _program(self, inputs: list[FixedVariableArray], outputs: list[FixedVariableArray]) -> tuple:
+        """The combinational program from the data inputs and the weight ports made since the last call."""
+        weights, values = self.weight_vars, self.weight_values
+        self.weight_vars, self.weight_values = [], []
+        ports = [v for x in inputs for v in np.ravel(x._vars)] + weights
+        comb = comb_trace(ports, [v for x in outputs for v in np.ravel(x._vars)], keep_dead_inputs=True)
+        return comb, np.array(values, dtype=np.float64)
+
+    def layer(self, names: list[str]) -> Traced:
+        """The nodes `names` (in graph order, after `run`) as a program of their own: each tensor they read
+        from outside becomes an input port in the exact format it has there; its outputs are the tensors
+        that leave the layer. What synthesis of one layer measures."""
+        nodes = [n for n in self.graph.nodes if n.name in names]
+        written = {o for n in nodes for o in n.output}
+        local = dict(self.values)
+        inputs = []
+        for name in dict.fromkeys(i for n in nodes for i in n.input if i and i not in written):
+            value = self.values[name]
+            if not self.is_variable(value):
+                continue
+            kifs = np.array([minimal_kif(v.qint) for v in np.ravel(value._vars)]).reshape(*value.shape, 3)
+            k, i, f = kifs[..., 0], kifs[..., 1], kifs[..., 2]
+            port = FixedVariableArrayInput(value.shape, hwconf=HWCONF)
+            inputs.append(port)
+            local[name] = port.quantize(k, i, f, "WRAP", "TRN")
+        for node in nodes:
+            local[node.output[0]] = ops.get(node).trace(node, [local[i] if i else None for i in node.input], self)
+        graph = self.graph
+        # what leaves the layer: tensors read by other layers, and the graph's output
+        leaving = [
+            o
+            for n in nodes
+            for o in n.output
+            if o == graph.output_name or any(c.name not in names for c in graph.consumers(o))
+        ] or [nodes[-1].output[0]]
+        outs = [local[o] for o in leaving]
+        shape = [int(d) for d in inputs[0].shape] if inputs else []
+        return Traced(*self._program(inputs, outs), None, shape, list(outs[-1].shape))
 
     def constant(self, w: np.ndarray, where: str) -> np.ndarray | FixedVariableArray:
         """A constant multiplicand: a float array for distributed arithmetic (da4ml solves the constant

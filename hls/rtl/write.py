@@ -74,6 +74,18 @@ def _binary(value: int, width: int) -> str:
     return f"{width}'b{value & ((1 << width) - 1):0{width}b}"
 
 
+def tie_weights(elems: list[Element], weights: np.ndarray, bus: str) -> list[str]:
+    """Assignments tying the core's weight inputs (the multiplier style's) to their constant values."""
+    lines = [
+        f"    assign {bus}[{e.offset + e.width - 1}:{e.offset}] = {_binary(round(float(w) * 2.0**e.frac), e.width)};"
+        for e, w in zip(elems, weights, strict=True)
+        if e.width
+    ]
+    if lines:
+        lines.insert(0, "    // Multiplier style: each weight is a constant operand of a plain x * w product.")
+    return lines
+
+
 def _format_name(signed: bool, width: int, frac: int) -> str:
     return f"ap_{'' if signed else 'u'}fixed<{width},{width - frac}>"
 
@@ -88,23 +100,16 @@ def render_top(traced: Traced, inp: list[QInterval], out: list[QInterval], laten
     f = kif(fmt)[2]
     n_in = int(np.prod(traced.input_shape))
     in_elems, out_elems = layout(inp), layout(out)
-    in_assigns, weight_assigns = [], []
-    for n, elem in enumerate(in_elems):
+    in_assigns = []
+    for n, elem in enumerate(in_elems[:n_in]):
         if not elem.width:
             continue
-        if n < n_in:
-            # the slot holds x * 2^f in fmt.width bits; the core wants x * 2^elem.frac
-            slot = Element(fmt.signed, fmt.width, f, n * fmt.width)
-            drop = f - elem.frac
-            text = _slice("in_data", slot, drop, drop + elem.width - 1)
-            in_assigns.append(f"    assign core_in[{elem.offset + elem.width - 1}:{elem.offset}] = {text};")
-        else:
-            value = round(float(traced.weights[n - n_in]) * 2.0**elem.frac)
-            weight_assigns.append(
-                f"    assign core_in[{elem.offset + elem.width - 1}:{elem.offset}] = {_binary(value, elem.width)};"
-            )
-    if weight_assigns:
-        weight_assigns.insert(0, "    // Multiplier style: each weight is a constant operand of a plain x * w product.")
+        # the slot holds x * 2^f in fmt.width bits; the core wants x * 2^elem.frac
+        slot = Element(fmt.signed, fmt.width, f, n * fmt.width)
+        drop = f - elem.frac
+        text = _slice("in_data", slot, drop, drop + elem.width - 1)
+        in_assigns.append(f"    assign core_in[{elem.offset + elem.width - 1}:{elem.offset}] = {text};")
+    weight_assigns = tie_weights(in_elems[n_in:], traced.weights, "core_in")
     out_signed = any(e.signed for e in out_elems)
     out_frac = max(e.frac for e in out_elems)
     out_width = max(1, max(e.width - e.frac for e in out_elems) + out_frac)
@@ -149,7 +154,7 @@ def render_top(traced: Traced, inp: list[QInterval], out: list[QInterval], laten
     return {"text": text, "ports": ports, "weights": len(traced.weights)}
 
 
-def _used_sources(src: Path) -> list[Path]:
+def used_sources(src: Path) -> list[Path]:
     """da4ml's generated modules plus only those of its static library they instantiate (Icarus cannot
     parse the unused lookup-table module)."""
     generated = sorted(p for p in src.glob("*.v") if not p.name.endswith("_wrapper.v"))
@@ -178,7 +183,7 @@ def write_rtl(project: Project, style: str = "da", latency_cutoff: float = 5.0) 
             f"qfx {style} RTL: pipelined core by da4ml, this top from hls/templates/qfx_top.v",
         )
         (staging / "src" / f"{TOP}.v").write_text(top["text"])
-        files = [str(p.relative_to(staging)) for p in _used_sources(staging / "src")]
+        files = [str(p.relative_to(staging)) for p in used_sources(staging / "src")]
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
     except BaseException:
