@@ -4,7 +4,6 @@ shipped checkpoint through the CLI, and the HTTP service on loopback."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -35,7 +34,6 @@ from qfx.surrogate.service import MAX_UPLOAD, app
 from qfx.train import calibrate
 
 WA_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wa-hls4ml" / "dense_3layer_vitis2023.2.csv"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 needs_wa = pytest.mark.skipif(not WA_CSV.is_file(), reason=f"wa-hls4ml data not at {WA_CSV} (../shared absent)")
 
 
@@ -234,20 +232,6 @@ def test_fifty_concurrent_requests_are_all_answered(server: str) -> None:
 
     with ThreadPoolExecutor(50) as pool:
         assert list(pool.map(call, range(50))) == [200] * 50
-
-
-@pytest.fixture(scope="module")
-def browser() -> webdriver.Chrome:
-    """Debian's headless Chromium through its matching chromedriver (make venv installs both)."""
-    if not (Path(CHROMEDRIVER).is_file() and shutil.which("chromium")):
-        pytest.skip(f"headless Chromium needs {CHROMEDRIVER} and chromium (apt packages chromium-driver, chromium)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,700"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    yield driver
-    driver.quit()
 
 
 def _upload(browser: webdriver.Chrome, server: str, path: Path, board: str) -> None:

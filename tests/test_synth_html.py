@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from qfx.hls.synth import report
 from qfx.hls.synth.html import render
 from qfx.hls.synth.report import Measured
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
 EVIL = "<script>alert(1)</script>"
 
 
@@ -100,21 +98,6 @@ def test_ceiling_markers_sit_at_the_ceiling_percentages() -> None:
             ceiling = next(a for _, a in tags[i:] if a.get("class") == "ceiling")
             markers[attrs["data-resource"]] = float(re.fullmatch(r"left:([\d.]+)%", ceiling["style"]).group(1))
     assert markers == {k: pytest.approx(100 * v) for k, v in boards.CEILINGS.items()}
-
-
-@pytest.fixture(scope="module")
-def browser() -> webdriver.Chrome:
-    """Debian's headless Chromium through its matching chromedriver, keeping the console log."""
-    if not (Path(CHROMEDRIVER).is_file() and shutil.which("chromium")):
-        pytest.skip(f"headless Chromium needs {CHROMEDRIVER} and chromium (apt packages chromium-driver, chromium)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    yield driver
-    driver.quit()
 
 
 def test_the_browser_draws_the_bars_without_console_errors(browser: webdriver.Chrome, tmp_path: Path) -> None:
