@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from qfx import boards
-from qfx.hls import ops
+from qfx.hls import host, ops
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
 from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, replacing_dir, write_json
@@ -116,11 +116,14 @@ def convert(
     rtl: str = "da",
     check: Callable[[Project], dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
+    tail: str = "auto",
 ) -> dict[str, Any]:
     """Convert, compile the C simulation, write the RTL (style `rtl`, or "none") and the manifest.
 
     `check`, when given, proves the finished project (e.g. `qfx.testbench.verify.check`) before it
     replaces anything; its summary is recorded as the manifest's "check"; if it raises, nothing is kept.
+    `tail`: auto/host run float ops after the last exact tensor on the host (see `qfx.hls.host`), hw keeps
+    them in the design (refused where they have no exact meaning); float preprocessing always runs there.
     """
     say = progress or (lambda _: None)
     target = boards.get(board)
@@ -135,7 +138,7 @@ def convert(
         raise ValueError(f"clock {clock_ns} ns must be positive")
     out = Path(output_dir)
     source = Path(onnx_path)
-    graph = QonnxGraph.prepare(load(source))
+    parts, graph = host.prepared_split(load(source), tail)
     graph.check_exact()
     if rtl != "none":
         for node in graph.nodes:
@@ -164,6 +167,9 @@ def convert(
         with stage("C simulation build (hls4ml compile, g++)", log), open(log, "a") as f, contextlib.redirect_stdout(f):
             hm.compile()
         graph.save(project_dir / MODEL)
+        for part, name in ((parts.head, host.HEAD), (parts.tail, host.TAIL)):
+            if part is not None:
+                onnx.save(part, str(project_dir / name))
         out_var = hm.get_output_variables()[0]
         manifest: dict[str, Any] = {
             "board": target.name,
@@ -182,6 +188,7 @@ def convert(
                 "type": str(out_var.type.precision),
             },
             "layers": layers,
+            "host": {**parts.describe(), "tail_mode": tail},
             "project": PROJECT,
             "library": str(Path(hm._top_function_lib._name).resolve().relative_to(project_dir.resolve())),
             "built_in": str(project_dir.resolve()),  # where the C simulation reads its weights from

@@ -21,6 +21,7 @@ import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qfx.fixed import FixedFormat
+from qfx.hls import host
 from qfx.hls.graph import QonnxGraph, load
 
 MANIFEST = "qfx.json"
@@ -166,6 +167,11 @@ class Project:
         self.manifest[key] = value
         write_json(self.path / MANIFEST, self.manifest)
 
+    def replace_rtl(self, rtl: dict[str, Any]) -> None:
+        """Record newly written RTL; the recorded proof was of the old RTL, so it goes (`qfx verify` proves this)."""
+        self.manifest.pop("check", None)
+        self.update("rtl", rtl)
+
     def check_inputs(self, x: np.ndarray) -> np.ndarray:
         """Inputs as float64 [N, ...] of the model's input shape, or a ValueError saying what was expected."""
         x = np.asarray(x, dtype=np.float64)
@@ -177,6 +183,26 @@ class Project:
         if np.isnan(x).any():
             raise ValueError("inputs contain NaN, which has no fixed-point value")
         return x
+
+    def _host(self, part: str) -> Path | None:
+        described = self.manifest.get("host", {}).get(part)
+        if described is None:
+            return None
+        path = self.path / described["file"]
+        if not path.is_file():
+            raise ValueError(f"{self.path}: the host {part} {described['file']} is missing; convert again")
+        return path
+
+    def head(self, x: np.ndarray) -> np.ndarray:
+        """The model's inputs as the design takes them: the host's float preprocessing applied (float32, as
+        the ONNX computes it), or x itself where the model has none."""
+        path = self._host("head")
+        return x if path is None else host.run(path, x).astype(np.float64)
+
+    def tail(self, y: np.ndarray) -> np.ndarray:
+        """The model's outputs from the design's: the host's float tail applied (Softmax, ArgMax...), or y."""
+        path = self._host("tail")
+        return y if path is None else host.run(path, y)
 
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
         """The first quantizer applied exactly: the bits the hardware's input port receives."""

@@ -76,9 +76,14 @@ def _convert(args: argparse.Namespace) -> None:
         rtl=args.rtl,
         check=None if args.no_check else check(args.check, simulator, _progress),
         progress=_progress,
+        tail=args.tail,
     )
     print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
     print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
+    for part, where in (("head", "before the input port"), ("tail", "after the output port")):
+        if manifest["host"][part]:
+            ops = ", ".join(manifest["host"][part]["ops"])
+            print(f"host {part} ({ops}) runs {where} in float32 as the ONNX does: {manifest['host'][part]['file']}")
     if "rtl" in manifest:
         _print_rtl(manifest["rtl"])
     if "check" in manifest:
@@ -99,16 +104,17 @@ def _rtl(args: argparse.Namespace) -> None:
 
     project = Project(args.project)
     rtl = write_rtl(project, args.style, args.latency_cutoff)
-    project.manifest.pop("check", None)  # the recorded proof was of the old RTL: `qfx verify` proves this one
-    project.update("rtl", rtl)
+    project.replace_rtl(rtl)
     _print_rtl(rtl)
 
 
 def _sim(args: argparse.Namespace) -> None:
+    from qfx.hls.project import Project
     from qfx.testbench.sim import simulate
 
-    result = simulate(args.project, _load_npy(args.input), args.simulator, args.rtl)
-    np.save(args.output, result.outputs)
+    project = Project(args.project)
+    result = simulate(project, project.head(_load_npy(args.input)), args.simulator, args.rtl)
+    np.save(args.output, project.tail(result.outputs))
     report = {
         "vectors": len(result.outputs),
         "simulator": result.simulator,
@@ -134,8 +140,10 @@ def _load_npy(path: Path) -> np.ndarray:
 
 def _csim(args: argparse.Namespace) -> None:
     from qfx.hls.csim import run_csim
+    from qfx.hls.project import Project
 
-    y = run_csim(args.project, _load_npy(args.input))
+    project = Project(args.project)
+    y = project.tail(run_csim(project, project.head(_load_npy(args.input))))
     np.save(args.output, y)
     print(f"{len(y)} vectors through the C simulation -> {args.output}")
 
@@ -305,6 +313,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--check", type=int, default=300, metavar="N", help="vectors the finished project is proven on")
     c.add_argument("--no-check", action="store_true", help="skip the proof (emulation vs C sim vs RTL)")
     c.add_argument("--simulator", default="verilator", choices=(*SIMULATORS, "none"), help="RTL simulator of the proof")
+    c.add_argument(
+        "--tail",
+        default="auto",
+        choices=("auto", "host", "hw"),
+        help="float ops after the last exact tensor (Softmax, ArgMax): run on the host (auto, host) or in the design",
+    )
     c.set_defaults(run=_convert)
     r = sub.add_parser("rtl", help="(re)write a converted project's RTL in DIR/rtl/")
     r.add_argument("project", type=Path)

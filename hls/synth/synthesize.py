@@ -22,8 +22,10 @@ TOOLS = ("auto", "yosys", *vendor.TOOLS)
 LAYER_METHOD = (
     "Yosys: the whole design synthesized flattened for the total; each layer traced and pipelined alone "
     "(its inputs as ports in the exact formats they have in the design) and synthesized on its own. "
-    "The layers need not add up to the total: synthesis of the whole design shares and simplifies logic "
-    "across layer boundaries, and the total also holds the top module's valid pipeline."
+    "The layers need not add up to the total: each layer alone registers its inputs and outputs, which in "
+    "the design are one register between neighbours (so the layers' FFs exceed the total's), synthesis of "
+    "the whole design shares and simplifies logic across layer boundaries, and the total also holds the "
+    "top module's valid pipeline."
 )
 
 
@@ -46,7 +48,7 @@ def _rtl(project: Project, style: str | None, say: Callable[[str], None]) -> dic
             raise ValueError(f"style {style!r} is not one of {', '.join(STYLES)}")
         if project.rtl is None or project.rtl["style"] != style:
             say(f"writing {style} RTL (da4ml)")
-            project.update("rtl", write_rtl(project, style))
+            project.replace_rtl(write_rtl(project, style))
     rtl = project.rtl
     if rtl is None:
         raise ValueError(f"{project.path}: no RTL (converted with --rtl none); pass --style da or --style mult")
@@ -85,6 +87,10 @@ def _yosys(project: Project, board: boards.Board, style: str | None, jobs: int, 
             }
             for done, future in enumerate(as_completed(futures), 1):
                 n = futures[future]
+                if future.exception() is not None:
+                    for pending in futures:
+                        pending.cancel()  # the runs not started yet; a failed report needs no more figures
+                    raise future.exception()
                 results[n] = future.result()
                 c = results[n].counts
                 say(f"  [{done}/{len(runs)}] {runs[n][0]}: LUT {c['LUT']:,.0f}  FF {c['FF']:,.0f}  DSP {c['DSP']:,.0f}")
