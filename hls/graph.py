@@ -241,7 +241,7 @@ class QonnxGraph:
             return None
         if producer.op_type == "BipolarQuant":
             return np.where(inner >= 0, 1.0, -1.0)
-        return self.format(producer).quantize(torch.from_numpy(inner)).numpy()
+        return ops.quant.quantize_constant(producer, self, torch.from_numpy(inner)).numpy()
 
     def format(self, node: onnx.NodeProto) -> FixedFormat:
         """The ap_fixed type of a Quant node (read once), or a ValueError naming the node."""

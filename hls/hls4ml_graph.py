@@ -17,7 +17,7 @@ from qonnx.util.cleanup import cleanup_model
 from qfx.exact import exact_format
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph
-from qfx.hls.ops.quant import hls4ml_attributes
+from qfx.hls.ops.quant import hls4ml_attributes, per_channel
 
 
 class QuantizeFloatConstants(Transformation):
@@ -54,6 +54,24 @@ class QuantizeFloatConstants(Transformation):
                 )
                 graph.node.insert(list(graph.node).index(node), quant)
                 node.input[i] = f"{name}_qfx_exact"
+        return model, False
+
+
+class FoldPerChannelConstants(Transformation):
+    """A constant behind a Quant with per-channel scales becomes its quantized value: hls4ml's Quant
+    handling takes one scale per tensor, and `QuantizeFloatConstants` then types the values exactly (the
+    channels' union; the RTL keeps each value as narrow as it is)."""
+
+    def __init__(self, graph: QonnxGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in list(model.graph.node):
+            if node.op_type == "Quant" and self.graph.is_constant(node.input[0]) and per_channel(node, self.graph):
+                value = self.graph.constant(node.output[0])
+                model.graph.node.remove(node)
+                model.set_initializer(node.output[0], value.astype(np.float32))
         return model, False
 
 
@@ -149,6 +167,7 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     for node in graph.nodes:
         ops.get(node).hls4ml_check(node, graph)
     model = ModelWrapper(onnx.ModelProto.FromString(graph.proto.SerializeToString()))
+    model = model.transform(FoldPerChannelConstants(graph))
     for node in model.graph.node:
         if node.op_type == "Quant":
             hls4ml_attributes(node, graph.format(node))  # same names as in `graph`: nothing renamed yet

@@ -28,9 +28,10 @@ def _constant(graph: Any, node: onnx.NodeProto, index: int, role: str) -> np.nda
     return value
 
 
-def read_format(node: onnx.NodeProto, graph: Any) -> FixedFormat:
-    """The ap_fixed type a QONNX Quant node is, or a ValueError naming the node when it is none."""
-    scale = _constant(graph, node, 1, "scale")
+def read_format(node: onnx.NodeProto, graph: Any, scale: np.ndarray | None = None) -> FixedFormat:
+    """The ap_fixed type a QONNX Quant node is (with `scale`: the type of the channels with that scale),
+    or a ValueError naming the node when it is none."""
+    scale = _constant(graph, node, 1, "scale") if scale is None else scale
     zero = _constant(graph, node, 2, "zero point")
     bits = _constant(graph, node, 3, "bit width")
     if np.any(zero != 0):
@@ -40,7 +41,10 @@ def read_format(node: onnx.NodeProto, graph: Any) -> FixedFormat:
             f"node {node.name}: scale {scale.ravel()[:4].tolist()} is not a power of two; qfx targets exact fixed point"
         )
     if np.unique(scale).size != 1:
-        raise ValueError(f"node {node.name}: per-channel scales are not supported; use one power-of-two scale")
+        raise ValueError(
+            f"node {node.name}: per-channel scales are supported on constants (weights, biases) only; an activation "
+            "takes one power-of-two scale"
+        )
     if bits.size != 1 or bits.item() != round(bits.item()):
         raise ValueError(f"node {node.name}: bit width {bits.ravel().tolist()} must be one integer")
     width = int(bits.item())
@@ -72,6 +76,26 @@ def read_format(node: onnx.NodeProto, graph: Any) -> FixedFormat:
         raise ValueError(f"node {node.name}: {e}") from None
 
 
+def channel_formats(node: onnx.NodeProto, graph: Any, shape: tuple[int, ...]) -> list[tuple[np.ndarray, FixedFormat]]:
+    """Each distinct scale of the node broadcast over a constant of `shape`: where it applies, and its type
+    (a per-channel power-of-two scale gives each channel its own binary point)."""
+    scale = np.broadcast_to(_constant(graph, node, 1, "scale"), shape)
+    return [(scale == s, read_format(node, graph, np.array(s))) for s in np.unique(scale)]
+
+
+def quantize_constant(node: onnx.NodeProto, graph: Any, value: torch.Tensor) -> torch.Tensor:
+    """A constant through the Quant node, each channel in its own format where the scale is per channel."""
+    out = torch.empty_like(value, dtype=torch.float64)
+    for mask, fmt in channel_formats(node, graph, tuple(value.shape)):
+        where = torch.from_numpy(np.ascontiguousarray(mask))
+        out[where] = fmt.quantize(value.to(torch.float64)[where])
+    return out
+
+
+def per_channel(node: onnx.NodeProto, graph: Any) -> bool:
+    return np.unique(_constant(graph, node, 1, "scale")).size > 1
+
+
 def events(x: torch.Tensor, fmt: FixedFormat) -> dict[str, int]:
     """How many values of x the cast to `fmt` sends out of range (saturated or wrapped) or meets at a tie
     (exactly half an LSB, where the rounding mode decides)."""
@@ -89,13 +113,18 @@ class Quant(Op):
     hls4ml_quantize_constants = False
 
     def check(self, node, graph):
-        graph.format(node)
+        if graph.is_constant(node.input[0]):
+            channel_formats(node, graph, graph.constant(node.input[0]).shape)
+        else:
+            graph.format(node)
         if attrs(node).get("qfx_k_hot") and not graph.is_constant(node.input[0]):
             raise ValueError(
                 f"node {node.name}: K-hot activations (qfx_k_hot) are not converted; only K-hot weights are"
             )
 
     def emulate(self, node, args, emu):
+        if emu.graph.is_constant(node.input[0]):
+            return quantize_constant(node, emu.graph, args[0])
         fmt = emu.graph.format(node)
         if emu.stats is not None and not emu.graph.is_constant(node.input[0]):
             emu.record(node.name, events(args[0], fmt))
@@ -106,7 +135,10 @@ class Quant(Op):
 
     def hls4ml_check(self, node, graph):
         """hls4ml's Quant handling builds ap_fixed types with RND_CONV/TRN and SAT/SAT_SYM only; the
-        standard attributes it reads are rewritten for those by `hls4ml_attributes`."""
+        standard attributes it reads are rewritten for those by `hls4ml_attributes`. Constants with
+        per-channel scales reach hls4ml already quantized (`FoldPerChannelConstants`)."""
+        if per_channel(node, graph):
+            return
         fmt = graph.format(node)
         if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
             raise ValueError(
