@@ -82,4 +82,5 @@ def test_a_per_channel_activation_scale_is_refused_naming_the_node(tmp_path: Pat
         tmp_path / "m.onnx", act_scale=np.array([2.0**-3, 2.0**-2, 2.0**-3, 2.0**-4]).reshape(1, 4, 1, 1)
     )
     assert main(["convert", str(model), "-o", str(tmp_path / "p"), "--no-check"]) == 2
-    assert "node Quant_2: per-channel scales are supported on constants" in capsys.readouterr().err  # the third, unnamed
+    # the third Quant, unnamed in the file
+    assert "node Quant_2: per-channel scales are supported on constants" in capsys.readouterr().err
