@@ -148,6 +148,22 @@ class FillDefaultAttributes(Transformation):
         return model, False
 
 
+class LowerOps(Transformation):
+    """Nodes whose op module lowers them (`Op.lower`) are replaced by the exact equivalent it gives."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in list(model.graph.node):
+            op = ops.REGISTRY.get(node.op_type)
+            lowered = op.lower(node, model) if op is not None else None
+            if lowered is None:
+                continue
+            at = list(model.graph.node).index(node)
+            model.graph.node.remove(node)
+            for n, new in enumerate(lowered):
+                model.graph.node.insert(at + n, new)
+        return model, False
+
+
 def preparation() -> list[Transformation]:
     """The transformations that turn any legal (Q)ONNX file into the prepared graph, in order."""
     return [
@@ -158,6 +174,8 @@ def preparation() -> list[Transformation]:
         RemoveUnusedTensors(),
         RemoveStaticGraphInputs(),
         NameNodes(),
+        LowerOps(),
+        InferShapes(),
         FillDefaultAttributes(),
     ]
 

@@ -16,6 +16,7 @@ from onnx import helper
 
 if TYPE_CHECKING:
     import torch
+    from qonnx.core.modelwrapper import ModelWrapper
 
     from qfx.hls.graph import QonnxGraph
     from qfx.hls.rtl.trace import Tracer
@@ -33,6 +34,11 @@ class Op:
     # hls4ml types constant inputs of this op at its default precision unless they go through a Quant:
     # qfx inserts an exact one (see QuantizeFloatConstants).
     hls4ml_quantize_constants: ClassVar[bool] = True
+
+    def lower(self, node: onnx.NodeProto, model: ModelWrapper) -> list[onnx.NodeProto] | None:
+        """Nodes of other ops that compute exactly what this node computes, put in its place while the graph
+        is prepared (their constants set on `model`); None keeps the node."""
+        return None
 
     def check(self, node: onnx.NodeProto, graph: QonnxGraph) -> None:
         """Refuse, with a ValueError naming the node, what qfx cannot compute exactly."""
