@@ -89,6 +89,8 @@ def tail_nodes(model: ModelWrapper) -> list[onnx.NodeProto]:
 def _extract(proto: onnx.ModelProto, inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
     """The sub-model between `inputs` and `outputs` (onnx's Extractor), whose new inputs and outputs are
     not also listed as intermediate tensors (qonnx asserts each tensor has one description)."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    del proto.graph.quantization_annotation[:]  # qonnx's data-type notes, which onnx's Extractor refuses
     part = Extractor(proto).extract_model(inputs, outputs)
     ends = {v.name for v in (*part.graph.input, *part.graph.output)}
     kept = [v for v in part.graph.value_info if v.name not in ends]
