@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -17,7 +17,7 @@ from qonnx.util.cleanup import cleanup_model
 from qfx.exact import exact_format
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph
-from qfx.hls.ops.quant import hls4ml_attributes, per_channel
+from qfx.hls.ops.quant import hls4ml_attributes, make_quant, per_channel
 
 
 class QuantizeFloatConstants(Transformation):
@@ -34,24 +34,7 @@ class QuantizeFloatConstants(Transformation):
                 if value is None:
                     continue
                 fmt = exact_format(value, f"node {node.name} input {name}")
-                consts = [
-                    (f"{name}_qfx_scale", 2.0**-fmt.frac_bits),
-                    (f"{name}_qfx_zeropt", 0.0),
-                    (f"{name}_qfx_bits", float(fmt.width)),
-                ]
-                for cname, cval in consts:
-                    graph.initializer.append(numpy_helper.from_array(np.array(cval, dtype=np.float32), cname))
-                    model.set_tensor_shape(cname, [])  # hls4ml reads every input's shape from value_info
-                quant = helper.make_node(
-                    "Quant",
-                    [name] + [c for c, _ in consts],
-                    [f"{name}_qfx_exact"],
-                    name=f"{name}_qfx_exact_quant",
-                    domain="qonnx.custom_op.general",
-                    signed=int(fmt.signed),
-                    narrow=0,
-                    rounding_mode="ROUND",
-                )
+                quant = make_quant(model, name, f"{name}_qfx_exact", f"{name}_qfx_exact_quant", fmt)
                 graph.node.insert(list(graph.node).index(node), quant)
                 node.input[i] = f"{name}_qfx_exact"
         return model, False

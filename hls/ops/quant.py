@@ -96,6 +96,27 @@ def per_channel(node: onnx.NodeProto, graph: Any) -> bool:
     return np.unique(_constant(graph, node, 1, "scale")).size > 1
 
 
+def make_quant(model: Any, x: str, out: str, name: str, fmt: FixedFormat) -> onnx.NodeProto:
+    """A Quant node that is the cast to `fmt`, its constants set on the qonnx `model`: QONNX's attributes
+    where QONNX can say the mode, qfx's exact ones always (as the exporter writes them)."""
+    constants = {"scale": 2.0**-fmt.frac_bits, "zeropt": 0.0, "bits": float(fmt.width)}
+    for key, value in constants.items():
+        model.set_initializer(f"{name}_{key}", np.array(value, dtype=np.float32))
+        model.set_tensor_shape(f"{name}_{key}", [])  # hls4ml reads every input's shape from value_info
+    return onnx.helper.make_node(
+        "Quant",
+        [x, *(f"{name}_{key}" for key in constants)],
+        [out],
+        name=name,
+        domain="qonnx.custom_op.general",
+        signed=int(fmt.signed),
+        narrow=int(fmt.overflow == "SAT_SYM" and fmt.signed),
+        rounding_mode=QONNX_ROUNDING.get(fmt.rounding, "ROUND"),
+        qfx_rounding=fmt.rounding,
+        qfx_overflow=fmt.overflow,
+    )
+
+
 def events(x: torch.Tensor, fmt: FixedFormat) -> dict[str, int]:
     """How many values of x the cast to `fmt` sends out of range (saturated or wrapped) or meets at a tie
     (exactly half an LSB, where the rounding mode decides)."""

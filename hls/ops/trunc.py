@@ -19,9 +19,9 @@ import math
 import numpy as np
 from onnx import helper
 
+from qfx.fixed import FixedFormat
 from qfx.hls.ops import Op, attrs, register
-
-DOMAIN = "qonnx.custom_op.general"
+from qfx.hls.ops.quant import ROUNDING_FROM_QONNX, make_quant
 
 
 def _scalar(model, node, index: int, role: str) -> float:
@@ -48,31 +48,26 @@ class Trunc(Op):
         if shift != round(shift):
             raise ValueError(f"node {node.name}: the output scale is not the input scale times a power of two")
         a = attrs(node)
-        signed = int(a.get("signed", 1))
-        constants = {
-            "s": scale,
-            "z": 0.0,
-            "bi": in_bits,
-            "so": scale * 2.0**shift,
-            "bo": out_bits,
-            "k": 2.0**-shift,
-        }
-        for suffix, value in constants.items():
-            model.set_initializer(f"{node.name}_{suffix}", np.array(value, dtype=np.float32))
-        c = {k: f"{node.name}_{k}" for k in constants}
-        grid, cast = f"{node.name}_grid", f"{node.name}_cast"
-        rounding = str(a.get("rounding_mode", "FLOOR")).upper()
+        signed = bool(a.get("signed", 1))
+        frac = -math.log2(scale)
+        narrow = bool(a.get("narrow", 0)) and v2 and signed
+        rounding = ROUNDING_FROM_QONNX.get(str(a.get("rounding_mode", "FLOOR")).upper())
+        if rounding is None or frac != round(frac):
+            raise ValueError(f"node {node.name}: a scale of 2^-k and a rounding mode of ap_fixed are needed, not "
+                             f"scale {scale} and {a.get('rounding_mode')}")  # fmt: skip
+        # the input cast onto its grid (RND_CONV: qonnx's np.round), then onto the output grid
+        grid = FixedFormat(int(in_bits), int(in_bits - frac), signed, "RND_CONV", "SAT")
+        cast = FixedFormat(
+            int(out_bits), int(out_bits - frac + shift), signed, rounding, "SAT_SYM" if narrow else "SAT"
+        )
+        on_grid, cast_out = f"{node.name}_grid", (node.output[0] if v2 else f"{node.name}_cast")
         nodes = [
-            helper.make_node(
-                "Quant", [node.input[0], c["s"], c["z"], c["bi"]], [grid], name=f"{node.name}_grid",
-                domain=DOMAIN, signed=signed, narrow=0, rounding_mode="ROUND",
-            ),
-            helper.make_node(
-                "Quant", [grid, c["so"], c["z"], c["bo"]], [cast if not v2 else node.output[0]],
-                name=f"{node.name}_cast", domain=DOMAIN, signed=signed,
-                narrow=int(a.get("narrow", 0)) if v2 else 0, rounding_mode=rounding,
-            ),
-        ]  # fmt: skip
-        if not v2:
-            nodes.append(helper.make_node("Mul", [cast, c["k"]], [node.output[0]], name=f"{node.name}_scale"))
+            make_quant(model, node.input[0], on_grid, f"{node.name}_grid", grid),
+            make_quant(model, on_grid, cast_out, f"{node.name}_cast", cast),
+        ]
+        if not v2:  # v1 keeps the input's scale: the value divided by 2^k
+            model.set_initializer(f"{node.name}_k", np.array(2.0**-shift, dtype=np.float32))
+            nodes.append(
+                helper.make_node("Mul", [cast_out, f"{node.name}_k"], [node.output[0]], name=f"{node.name}_scale")
+            )
         return nodes
