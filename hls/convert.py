@@ -20,7 +20,9 @@ import numpy as np
 import onnx
 
 from qfx import boards
-from qfx.hls import host, ops
+from qfx.fixed import FixedFormat
+from qfx.hls import float_model, host, ops
+from qfx.hls.csim import emulate
 from qfx.hls.graph import QonnxGraph, load
 from qfx.hls.hls4ml_graph import for_hls4ml
 from qfx.hls.project import MANIFEST, MODEL, PROJECT, PROJECT_NAME, Project, replacing_dir, write_json
@@ -103,6 +105,44 @@ def _hls4ml_config(model: Any, graph_in: str, in_fmt: Any, backend: str, strateg
     return config
 
 
+def _float_model(
+    proto: onnx.ModelProto, source: Path, precision: str | None, calibration: np.ndarray | None, bits: int
+) -> dict[str, Any] | None:
+    """For a float model: the model with the formats written in, and how they were chosen; None otherwise."""
+    if not float_model.is_float_model(proto):
+        if precision is not None or calibration is not None:
+            raise ValueError(f"{source} has Quant nodes: --precision and --calibrate are for float models")
+        return None
+    if precision is None and calibration is None:
+        raise ValueError(
+            f"{source} is a float model (no Quant node): pass a precision (--precision 'ap_fixed<16,6>', "
+            "hls4ml's default) or calibration inputs (--calibrate X.npy --bits N)"
+        )
+    if not 2 <= bits <= 32:
+        raise ValueError(f"bits {bits} must be between 2 and 32")
+    fmt = FixedFormat.parse(precision) if precision is not None else None
+    if calibration is not None:
+        calibration = np.asarray(calibration, dtype=np.float64)
+        if calibration.ndim < 2 or not len(calibration) or not np.isfinite(calibration).all():
+            raise ValueError(f"calibration inputs of shape {list(calibration.shape)}: need [N, ...] finite samples")
+    model, formats = float_model.quantize(proto, fmt, calibration, bits)
+    if fmt is not None:
+        how: dict[str, Any] = {"precision": str(fmt)}
+    else:
+        how = {"calibrated_bits": bits, "calibration_inputs": len(calibration)}
+    return {"model": model, "how": how, "formats": formats, "inputs": calibration}
+
+
+def _output_change(project: Project, reference_model: onnx.ModelProto, floating: dict[str, Any]) -> dict[str, Any]:
+    """The float model against the converted design on the calibration inputs (or 500 standard-normal ones)."""
+    x = floating["inputs"]
+    if x is None:
+        x = np.random.default_rng(0).standard_normal((500, *project.input_shape))
+    fixed = project.tail(emulate(project, project.head(x)))
+    change = float_model.output_change(host.run(reference_model, x), fixed)
+    return {**floating["how"], "formats": floating["formats"], "output_change": change}
+
+
 def convert(
     onnx_path: str | Path,
     output_dir: str | Path,
@@ -117,6 +157,9 @@ def convert(
     check: Callable[[Project], dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
     tail: str = "auto",
+    precision: str | None = None,
+    calibration: np.ndarray | None = None,
+    bits: int = 8,
 ) -> dict[str, Any]:
     """Convert, compile the C simulation, write the RTL (style `rtl`, or "none") and the manifest.
 
@@ -124,6 +167,8 @@ def convert(
     replaces anything; its summary is recorded as the manifest's "check"; if it raises, nothing is kept.
     `tail`: auto/host run float ops after the last exact tensor on the host (see `qfx.hls.host`), hw keeps
     them in the design (refused where they have no exact meaning); float preprocessing always runs there.
+    A float model (no quantizer) takes `precision` (e.g. hls4ml's default "ap_fixed<16,6>") or
+    `calibration` inputs for formats of `bits` (see `qfx.hls.float_model`).
     """
     say = progress or (lambda _: None)
     target = boards.get(board)
@@ -138,7 +183,11 @@ def convert(
         raise ValueError(f"clock {clock_ns} ns must be positive")
     out = Path(output_dir)
     source = Path(onnx_path)
-    parts, graph = host.prepared_split(load(source), tail)
+    proto = load(source)
+    floating = _float_model(proto, source, precision, calibration, bits)
+    if floating is not None:
+        proto = floating["model"]
+    parts, graph = host.prepared_split(proto, tail)
     graph.check_exact()
     if rtl != "none":
         for node in graph.nodes:
@@ -200,6 +249,9 @@ def convert(
             say(f"writing {rtl} RTL (da4ml)")
             with stage("RTL generation (da4ml)"):
                 project.update("rtl", write_rtl(project, rtl))
+        if floating is not None:
+            say("measuring the fixed-point outputs against the float model")
+            project.update("float_model", _output_change(project, load(source), floating))
         if check is not None:
             project.update("check", check(project))
     return Project(out).manifest

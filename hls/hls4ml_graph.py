@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import onnx
-from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -17,7 +16,7 @@ from qonnx.util.cleanup import cleanup_model
 from qfx.exact import exact_format
 from qfx.hls import ops
 from qfx.hls.graph import QonnxGraph
-from qfx.hls.ops.quant import hls4ml_attributes, make_quant, per_channel
+from qfx.hls.ops.quant import hls4ml_attributes, make_quant, native, per_channel
 
 
 class QuantizeFloatConstants(Transformation):
@@ -40,10 +39,11 @@ class QuantizeFloatConstants(Transformation):
         return model, False
 
 
-class FoldPerChannelConstants(Transformation):
-    """A constant behind a Quant with per-channel scales becomes its quantized value: hls4ml's Quant
-    handling takes one scale per tensor, and `QuantizeFloatConstants` then types the values exactly (the
-    channels' union; the RTL keeps each value as narrow as it is)."""
+class FoldConstantQuants(Transformation):
+    """A constant behind a Quant that hls4ml's Quant handling cannot express (per-channel scales; modes
+    other than RND_CONV/TRN with SAT/SAT_SYM) becomes its exactly quantized value, which
+    `QuantizeFloatConstants` then types exactly (per-channel: the channels' union; the RTL keeps each
+    value as narrow as it is)."""
 
     def __init__(self, graph: QonnxGraph) -> None:
         super().__init__()
@@ -51,7 +51,9 @@ class FoldPerChannelConstants(Transformation):
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         for node in list(model.graph.node):
-            if node.op_type == "Quant" and self.graph.is_constant(node.input[0]) and per_channel(node, self.graph):
+            if node.op_type != "Quant" or not self.graph.is_constant(node.input[0]):
+                continue
+            if per_channel(node, self.graph) or not native(self.graph.format(node)):
                 value = self.graph.constant(node.output[0])
                 model.graph.node.remove(node)
                 model.set_initializer(node.output[0], value.astype(np.float32))
@@ -83,7 +85,9 @@ class SqueezeBroadcastConstants(Transformation):
         return model, False
 
 
-ORIGIN = "qfx_origin"  # a node attribute that carries the prepared graph's node name through qonnx's cleanup
+# Carries the prepared graph's node name through qonnx's cleanup in the node's doc_string (an attribute
+# would make onnxruntime refuse a standard node when qonnx folds constants).
+ORIGIN = "qfx_origin"
 
 
 def hls4ml_name(node_name: str) -> str:
@@ -93,7 +97,7 @@ def hls4ml_name(node_name: str) -> str:
 
 
 class TagOrigins(Transformation):
-    """Record in an attribute which prepared-graph node each node comes from (qonnx's cleanup renames every
+    """Record which prepared-graph node each node comes from (qonnx's cleanup renames every
     node `<Op>_<n>`): the one that wrote the same output tensor, else the one its output feeds (GemmToMatMul
     splits a Gemm into a MatMul feeding an Add that keeps the Gemm's output)."""
 
@@ -110,7 +114,7 @@ class TagOrigins(Transformation):
                 origin = next((origins[out] for out in feeds if out in origins), None)
             if origin is not None:
                 origins[node.output[0]] = origin
-                node.attribute.append(helper.make_attribute(ORIGIN, origin))
+                node.doc_string = f"{ORIGIN}={origin}"
         return model, False
 
 
@@ -122,10 +126,10 @@ class RestoreNodeNames(Transformation):
         taken: set[str] = set()
         unnamed = []
         for node in model.graph.node:
-            origin = next((a for a in node.attribute if a.name == ORIGIN), None)
-            if origin is not None:
-                node.attribute.remove(origin)
-            name = None if origin is None else hls4ml_name(origin.s.decode())
+            tagged = node.doc_string.startswith(f"{ORIGIN}=")
+            name = hls4ml_name(node.doc_string.removeprefix(f"{ORIGIN}=")) if tagged else None
+            if tagged:
+                node.doc_string = ""
             if name is None or name in taken:  # a node qonnx added, or the second of a split node
                 unnamed.append(node)
             else:
@@ -150,12 +154,12 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     for node in graph.nodes:
         ops.get(node).hls4ml_check(node, graph)
     model = ModelWrapper(onnx.ModelProto.FromString(graph.proto.SerializeToString()))
-    model = model.transform(FoldPerChannelConstants(graph))
+    model = model.transform(FoldConstantQuants(graph))
     for node in model.graph.node:
         if node.op_type == "Quant":
             hls4ml_attributes(node, graph.format(node))  # same names as in `graph`: nothing renamed yet
     model = model.transform(GemmToMatMul()).transform(TagOrigins(graph))
-    model = cleanup_model(model.transform(QuantizeFloatConstants()))
+    model = cleanup_model(cleanup_model(model).transform(QuantizeFloatConstants()))  # constants folded first
     model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
     model = cleanup_model(cleanup_model(model).transform(SqueezeBroadcastConstants()))
     return model.transform(RestoreNodeNames())

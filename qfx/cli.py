@@ -77,6 +77,9 @@ def _convert(args: argparse.Namespace) -> None:
         check=None if args.no_check else check(args.check, simulator, _progress),
         progress=_progress,
         tail=args.tail,
+        precision=args.precision,
+        calibration=None if args.calibrate is None else _load_npy(args.calibrate),
+        bits=args.bits,
     )
     print(f"hls4ml project for {manifest['board']} ({manifest['part']}, {manifest['clock_ns']} ns) in {args.output}")
     print(f"input {manifest['input']['format']} {manifest['input']['shape']}, C simulation compiled")
@@ -84,6 +87,15 @@ def _convert(args: argparse.Namespace) -> None:
         if manifest["host"][part]:
             ops = ", ".join(manifest["host"][part]["ops"])
             print(f"host {part} ({ops}) runs {where} in float32 as the ONNX does: {manifest['host'][part]['file']}")
+    if "float_model" in manifest:
+        f = manifest["float_model"]
+        how = f"precision {f['precision']}" if "precision" in f else f"{f['calibrated_bits']}-bit calibrated formats"
+        change = f["output_change"]
+        agree = f", argmax agrees on {100 * change['argmax_agreement']:.1f}%" if "argmax_agreement" in change else ""
+        print(
+            f"float model quantized with {how} ({len(f['formats'])} tensors): outputs differ from the float model "
+            f"by at most {change['max_abs']:.4g} (mean {change['mean_abs']:.3g}) on {change['inputs']} inputs{agree}"
+        )
     if "rtl" in manifest:
         _print_rtl(manifest["rtl"])
     if "check" in manifest:
@@ -313,6 +325,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--check", type=int, default=300, metavar="N", help="vectors the finished project is proven on")
     c.add_argument("--no-check", action="store_true", help="skip the proof (emulation vs C sim vs RTL)")
     c.add_argument("--simulator", default="verilator", choices=(*SIMULATORS, "none"), help="RTL simulator of the proof")
+    c.add_argument("--precision", default=None, help="a float model's format everywhere, e.g. 'ap_fixed<16,6>'")
+    c.add_argument("--calibrate", type=Path, default=None, help="a float model's sample inputs (.npy) for formats")
+    c.add_argument("--bits", type=int, default=8, help="width of the calibrated formats")
     c.add_argument(
         "--tail",
         default="auto",

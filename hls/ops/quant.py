@@ -10,13 +10,14 @@ import torch
 
 from qfx.export import QONNX_ROUNDING
 from qfx.fixed import FixedFormat, quantize_int
-from qfx.hls.ops import Op, attrs, register
+from qfx.hls.ops import Op, attrs, quant_passes, register
 from qfx.hls.rtl.arrays import quantize
 
 # QONNX rounding_mode -> ap_fixed quantization mode: the exporter's table read backwards (CEIL and UP have
 # no ap_fixed equivalent).
 ROUNDING_FROM_QONNX = {qonnx: ap for ap, qonnx in QONNX_ROUNDING.items()} | {"HALF_EVEN": "RND_CONV"}
-# What hls4ml 1.3.0's Quant handling emits (quant_opt._calculate_precision_quantizer).
+# What hls4ml 1.3.0's Quant handling emits (quant_opt._calculate_precision_quantizer); other modes are set
+# by qfx's pass (activations) or the constant is folded to its exact values first.
 HLS4ML_ROUNDING = ("RND_CONV", "TRN")
 HLS4ML_OVERFLOW = ("SAT", "SAT_SYM")
 
@@ -154,19 +155,36 @@ class Quant(Op):
     def trace(self, node, args, tracer):
         return quantize(args[0], tracer.graph.format(node), node.name)
 
+    def hls4ml_setup(self):
+        quant_passes.register()
+
     def hls4ml_check(self, node, graph):
-        """hls4ml's Quant handling builds ap_fixed types with RND_CONV/TRN and SAT/SAT_SYM only; the
-        standard attributes it reads are rewritten for those by `hls4ml_attributes`. Constants with
-        per-channel scales reach hls4ml already quantized (`FoldPerChannelConstants`)."""
-        if per_channel(node, graph):
+        """Constants reach hls4ml as exact values where hls4ml's Quant handling cannot say their format
+        (`FoldConstantQuants`); an activation's modes are set by `quant_passes`, except WRAP_SM, which
+        hls4ml's precision types lack."""
+        if graph.is_constant(node.input[0]):
             return
         fmt = graph.format(node)
-        if fmt.rounding not in HLS4ML_ROUNDING or fmt.overflow not in HLS4ML_OVERFLOW:
+        if fmt.overflow == "WRAP_SM":
             raise ValueError(
-                f"node {node.name}: rounding {fmt.rounding} with overflow {fmt.overflow} cannot be "
-                "converted: hls4ml's Quant handling supports "
-                f"rounding {'/'.join(HLS4ML_ROUNDING)} and overflow {'/'.join(HLS4ML_OVERFLOW)}"
+                f"node {node.name}: overflow WRAP_SM ({fmt}) cannot be converted: hls4ml's precision types have "
+                "no sign-magnitude wrap; use WRAP, SAT, SAT_ZERO or SAT_SYM"
             )
+
+    def hls4ml_config(self, node, graph, layer):
+        if graph.is_constant(node.input[0]):
+            return
+        fmt = graph.format(node)
+        if not native(fmt):
+            layer[quant_passes.CONFIG_KEY] = {
+                "width": fmt.width, "integer": fmt.int_bits, "signed": fmt.signed,
+                "rounding": fmt.rounding, "overflow": fmt.overflow, "text": str(fmt),
+            }  # fmt: skip
+
+
+def native(fmt: FixedFormat) -> bool:
+    """Whether hls4ml's own Quant handling builds exactly this format."""
+    return fmt.rounding in HLS4ML_ROUNDING and fmt.overflow in HLS4ML_OVERFLOW
 
 
 def hls4ml_attributes(node: onnx.NodeProto, fmt: FixedFormat) -> None:
