@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from qfx import boards
@@ -80,20 +81,26 @@ def _yosys(project: Project, board: boards.Board, style: str | None, jobs: int, 
             runs.append((layer.name, [str(folder / f) for f in files], "layer_top"))
         say(f"Yosys {tool_version}: synth_xilinx -family {board.synth_family}, the design and {len(cut)} layers")
         results: list[yosys.Synthesis | None] = [None] * len(runs)
+        stop = Event()
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {
-                pool.submit(yosys.synthesize, root, files, top, board.synth_family, str(work / f"run{n}"), timeout): n
+                pool.submit(
+                    yosys.synthesize, root, files, top, board.synth_family, str(work / f"run{n}"), timeout, stop
+                ): n
                 for n, (_, files, top) in enumerate(runs)
             }
-            for done, future in enumerate(as_completed(futures), 1):
-                n = futures[future]
-                if future.exception() is not None:
-                    for pending in futures:
-                        pending.cancel()  # the runs not started yet; a failed report needs no more figures
-                    raise future.exception()
-                results[n] = future.result()
-                c = results[n].counts
-                say(f"  [{done}/{len(runs)}] {runs[n][0]}: LUT {c['LUT']:,.0f}  FF {c['FF']:,.0f}  DSP {c['DSP']:,.0f}")
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    n = futures[future]
+                    results[n] = future.result()
+                    c = results[n].counts
+                    figures = f"LUT {c['LUT']:,.0f}  FF {c['FF']:,.0f}  DSP {c['DSP']:,.0f}"
+                    say(f"  [{done}/{len(runs)}] {runs[n][0]}: {figures}")
+            except BaseException:  # a failed run (or Ctrl-C): the report is void, so stop the others now
+                stop.set()
+                for pending in futures:
+                    pending.cancel()
+                raise
     finally:
         shutil.rmtree(root / work, ignore_errors=True)
     logs = {"yosys.log": results[0].log, **{f"yosys_layer{n}.log": r.log for n, r in enumerate(results[1:])}}

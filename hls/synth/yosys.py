@@ -9,8 +9,10 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 
 import platformdirs
 
@@ -121,28 +123,35 @@ def error_lines(log: str) -> str:
     return "; ".join(lines[:3]) or (log.strip().splitlines() or ["(no output)"])[-1][:300]
 
 
-def synthesize(root: Path, files: list[str], top: str, family: str, work: str, timeout: float) -> Synthesis:
-    """Run synth_xilinx on `files` (relative to `root`), writing its results in `root/work`."""
+def synthesize(
+    root: Path, files: list[str], top: str, family: str, work: str, timeout: float, stop: Event | None = None
+) -> Synthesis:
+    """Run synth_xilinx on `files` (relative to `root`), writing its results in `root/work`; killed past
+    `timeout` seconds or once `stop` is set (another run failed)."""
     if family not in FAMILIES:
         raise ValueError(f"Yosys family {family!r} is not one of {', '.join(FAMILIES)}")
     out = root / work
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.ys").write_text(script(files, top, family, work))
     env = {**os.environ, "YOWASP_MOUNT": f"{MOUNT}={root.resolve()}"}
-    try:
-        done = subprocess.run(
-            [*command(), "-q", "-l", f"{MOUNT}/{work}/yosys.log", f"{MOUNT}/{work}/synth.ys"],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise ValueError(f"Yosys ran past the {timeout:.0f} s limit on {top}") from None
+    argv = [*command(), "-q", "-l", f"{MOUNT}/{work}/yosys.log", f"{MOUNT}/{work}/synth.ys"]
+    process = subprocess.Popen(argv, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            over = time.monotonic() > deadline
+            if over or (stop is not None and stop.is_set()):
+                process.kill()
+                process.communicate()
+                raise ValueError(
+                    f"Yosys ran past the {timeout:.0f} s limit on {top}" if over else f"Yosys on {top}: stopped"
+                ) from None
     log = (out / "yosys.log").read_text(errors="replace") if (out / "yosys.log").is_file() else ""
-    if done.returncode or not (out / "stat.json").is_file():
-        raise ValueError(f"Yosys failed on {top}: {error_lines(log + done.stdout + done.stderr)}")
+    if process.returncode or not (out / "stat.json").is_file():
+        raise ValueError(f"Yosys failed on {top}: {error_lines(log + stdout + stderr)}")
     used, unknown = parse_stat(json.loads((out / "stat.json").read_text()), top)
     used["logic_depth"] = parse_ltp((out / "ltp.txt").read_text())
     return Synthesis(used, unknown, log)
