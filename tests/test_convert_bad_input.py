@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qfx.cli import main
 
-from .conversion_models import hand_built_qonnx
+from .conversion_models import hand_built_qonnx, quant, save_model
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
@@ -26,7 +26,20 @@ def test_malformed_onnx_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     assert not (tmp_path / "p").exists()
 
 
-def test_an_unsupported_op_is_named_with_its_node(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_unsupported_op_inside_the_design_is_named_with_its_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    nodes: list = []
+    inits = [numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")]
+    x = quant("xq", "x", 2.0**-4, 8, 1, nodes, inits)
+    nodes.append(helper.make_node("Sigmoid", [x], ["s"], name="gate"))  # not at the end: no host tail
+    nodes.append(helper.make_node("MatMul", ["s", "w"], ["y"], name="dense"))
+    save_model(str(tmp_path / "m.onnx"), nodes, inits, 4, 4)
+    rc, err = _run(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "p")], capsys)
+    assert rc == 2 and "node gate: op type Sigmoid is not supported" in err
+
+
+def test_a_float_model_is_refused_saying_what_to_pass(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     node = helper.make_node("Sigmoid", ["x"], ["y"], name="gate")
     graph = helper.make_graph(
         [node],
@@ -36,7 +49,7 @@ def test_an_unsupported_op_is_named_with_its_node(tmp_path: Path, capsys: pytest
     )
     onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
     rc, err = _run(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "p")], capsys)
-    assert rc == 2 and "node gate: op type Sigmoid is not supported" in err
+    assert rc == 2 and "is a float model (no Quant node)" in err and "--calibrate" in err
 
 
 def test_a_scale_that_is_not_a_power_of_two_is_refused_naming_the_node(
@@ -100,16 +113,17 @@ def test_csim_on_a_directory_that_is_no_project_is_refused(tmp_path: Path, capsy
     assert rc == 2 and "qfx.json" in err
 
 
-def test_a_wrapping_quantizer_hls4ml_cannot_express_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_sign_magnitude_wrap_hls4ml_cannot_express_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import torch
 
     import qfx.nn as qnn
     from qfx.export import to_onnx
     from qfx.quant import Spec
 
-    model = qnn.Sequential(qnn.Quant(Spec(8, overflow="WRAP")), qnn.Linear(4, 2, result=None))
+    model = qnn.Sequential(qnn.Quant(Spec(8)), qnn.Linear(4, 2, result=Spec(8, overflow="WRAP_SM")))
     model(torch.randn(64, 4))  # calibrates every binary point
-    with pytest.warns(UserWarning):  # WRAP is qfx's own attribute: other QONNX tools saturate
+    with pytest.warns(UserWarning):  # WRAP_SM is qfx's own attribute: other QONNX tools saturate
         to_onnx(model, torch.randn(1, 4), tmp_path / "m.onnx")
     rc, err = _run(["convert", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "p")], capsys)
-    assert rc == 2 and "node 0_Quant: rounding RND_CONV with overflow WRAP cannot be converted" in err
+    assert rc == 2 and "overflow WRAP_SM" in err and "no sign-magnitude wrap" in err
+    assert not (tmp_path / "p").exists()
