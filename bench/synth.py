@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5, help="training is only there to give realistic weights")
     p.add_argument("--jobs", type=int, default=None)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--boards", nargs="+", default=list(BOARDS), choices=list(BOARDS))
+    p.add_argument("--styles", nargs="+", default=list(STYLES), choices=list(STYLES))
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synth.json")
     args = p.parse_args()
     rows = []
@@ -56,8 +58,8 @@ def main() -> None:
         work = Path(tmp)
         for name in args.models:
             onnx_path = export(name, args.bits, args.epochs, work)
-            for board in BOARDS:
-                for style in STYLES:
+            for board in args.boards:
+                for style in args.styles:
                     out = work / f"{name}_{board}_{style}"
                     convert(onnx_path, out, board=board, rtl=style)
                     r = synth(out, tool="yosys", jobs=args.jobs)
@@ -70,8 +72,9 @@ def main() -> None:
                         f"{est['lut']:>9,.0f}{est['ff']:>8,.0f}{est['dsp']:>8,.0f}",
                         flush=True,
                     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"bits": args.bits, "rows": rows}, indent=2))
+                    # after every row: a run of an hour keeps what it measured if it is stopped
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(json.dumps({"bits": args.bits, "rows": rows}, indent=2))
     print(f"wrote {args.out}")
 
 
