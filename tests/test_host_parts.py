@@ -10,14 +10,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.core.onnx_exec import execute_onnx
-from qonnx.transformation.infer_shapes import InferShapes
 
 from qfx.cli import main
 from qfx.hls.project import Project
 
 from .conversion_models import quant, save_model
+from .qonnx_reference import qonnx_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -58,13 +56,6 @@ def finn_style(path: Path, tail: list[str]) -> Path:
     return path
 
 
-def reference(path: Path, x: np.ndarray) -> np.ndarray:
-    """qonnx's executor on the whole file, one sample at a time."""
-    model = ModelWrapper(str(path)).transform(InferShapes())
-    name, out = model.graph.input[0].name, model.graph.output[0].name
-    return np.concatenate([execute_onnx(model, {name: x[i : i + 1].astype(np.float32)})[out] for i in range(len(x))])
-
-
 def _convert(model: Path, out: Path, *extra: str) -> int:
     return main(["convert", str(model), "-o", str(out), "--rtl", "none", "--simulator", "none", *extra])
 
@@ -80,7 +71,7 @@ def test_host_head_and_tail_with_the_design_agree_with_qonnx(tmp_path: Path, tai
     np.save(tmp_path / "x.npy", x)
     csim = ["csim", str(tmp_path / "p"), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]
     assert main(csim) == 0
-    assert np.array_equal(np.load(tmp_path / "y.npy"), reference(model, x))
+    assert np.array_equal(np.load(tmp_path / "y.npy"), qonnx_outputs(model, x))
 
 
 def test_tail_hw_keeps_a_softmax_in_the_design_and_is_refused_naming_it(tmp_path: Path, capsys) -> None:

@@ -10,15 +10,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.core.onnx_exec import execute_onnx
-from qonnx.transformation.infer_shapes import InferShapes
 
 from qfx.cli import main
 from qfx.hls.csim import run_csim
 from qfx.hls.project import Project
 
 from .conversion_models import quant
+from .qonnx_reference import qonnx_outputs
 
 pytestmark = pytest.mark.slow
 DOMAIN = "qonnx.custom_op.general"
@@ -70,11 +68,7 @@ def test_per_channel_weights_are_exact_against_every_implementation_and_qonnx(tm
     assert main(args) == 0
     assert main(["verify", str(tmp_path / "p"), "--simulator", "da4ml", "--vectors", "1000"]) == 0
     x = np.random.default_rng(1).uniform(-2.5, 2.5, (200, 1, 8, 8))
-    wrapper = ModelWrapper(str(model)).transform(InferShapes())
-    expected = np.concatenate(
-        [execute_onnx(wrapper, {"x": x[i : i + 1].astype(np.float32)})["y"] for i in range(len(x))]
-    )
-    assert np.array_equal(run_csim(Project(tmp_path / "p"), x), expected)
+    assert np.array_equal(run_csim(Project(tmp_path / "p"), x), qonnx_outputs(model, x))
 
 
 def test_a_per_channel_activation_scale_is_refused_naming_the_node(tmp_path: Path, capsys) -> None:
