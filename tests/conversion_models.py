@@ -67,18 +67,19 @@ def quant(name: str, x: str, scale: float, bits: int, signed: int, nodes: list, 
     return name
 
 
-def save_model(path: str, nodes: list, inits: list, n_in: int, n_out: int, out: str = "y") -> None:
+def save_model(
+    path: str, nodes: list, inits: list, n_in: int | list[int], n_out: int, out: str = "y", qonnx_opset: int = 1
+) -> None:
+    """The graph from input x ([1, n_in], or the shape n_in) to `out` [1, n_out], opset 13 and qonnx's."""
     graph = helper.make_graph(
         nodes,
         "hand_built",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in] if isinstance(n_in, int) else n_in)],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, n_out])],
         inits,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
-    )
-    onnx.save(model, path)
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", qonnx_opset)]
+    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
 
 
 def hand_built_qonnx(path: str) -> None:

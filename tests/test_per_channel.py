@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from qfx.cli import main
 from qfx.hls.csim import run_csim
 from qfx.hls.project import Project
 
-from .conversion_models import quant
+from .conversion_models import quant, save_model
 from .qonnx_reference import qonnx_outputs
 
 pytestmark = pytest.mark.slow
@@ -50,15 +49,7 @@ def conv_dense(path: Path, act_scale: np.ndarray | float = 2.0**-3) -> Path:
     nodes.append(helper.make_node("Flatten", [h], ["f"], axis=1))
     wd = _quant("wdq", "wd", 2.0 ** -rng.integers(3, 7, (1, 5)), 6, nodes, inits)
     nodes.append(helper.make_node("MatMul", ["f", wd], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "per_channel",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        inits,
-    )
-    opsets = [helper.make_opsetid("", 13), helper.make_opsetid(DOMAIN, 1)]
-    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
+    save_model(str(path), nodes, inits, [1, 1, 8, 8], 5)
     return path
 
 

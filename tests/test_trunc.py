@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from qfx.cli import main
 from qfx.hls.csim import run_csim
 from qfx.hls.project import Project
 
+from .conversion_models import save_model
 from .qonnx_reference import qonnx_outputs
 
 pytestmark = pytest.mark.slow
@@ -57,15 +58,7 @@ def pooled_cnn(path: Path, version: int) -> Path:
         _quant("w", "ws", "b4", "wq"),
         helper.make_node("MatMul", ["f", "wq"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "pooled",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        inits,
-    )
-    opsets = [helper.make_opsetid("", 13), helper.make_opsetid(DOMAIN, version)]
-    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
+    save_model(str(path), nodes, inits, [1, 1, 8, 8], 5, qonnx_opset=version)
     return path
 
 
