@@ -104,6 +104,7 @@ def test_the_browser_draws_the_bars_without_console_errors(browser: webdriver.Ch
     rep = _report(60000)
     page = tmp_path / "index.html"
     page.write_text(render(rep, _manifest()))
+    browser.get_log("browser")  # what earlier pages in this shared browser logged
     browser.get(page.as_uri())
     rows = browser.find_elements(By.CSS_SELECTOR, "#utilization .row")
     assert [r.get_attribute("data-resource") for r in rows] == list(boards.CEILINGS)
