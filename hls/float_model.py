@@ -15,7 +15,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 
 from qfx.fixed import FixedFormat
 from qfx.hls import ops
-from qfx.hls.graph import QUANTIZERS
+from qfx.hls.graph import QONNX_DOMAIN, QUANTIZERS
 from qfx.hls.ops.quant import make_quant
 
 # Ops that only move values (hls4ml makes no arithmetic layer of them): no new format after them. ReLU and
@@ -24,7 +24,6 @@ PASS_THROUGH = ("Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqu
 # A computed tensor read only by one of these with a constant operand is not quantized: the affine goes on
 # (a bias after a MatMul, BatchNorm written as Mul and Add), as hls4ml fuses it into one layer.
 AFFINE = ("Add", "Mul")
-DOMAIN = "qonnx.custom_op.general"
 
 
 def is_float_model(proto: onnx.ModelProto) -> bool:
@@ -118,8 +117,8 @@ def quantize(
         model.graph.node.insert(at, node)
         if tensor == model.graph.output[0].name:
             model.graph.output[0].name = quantized
-    if not any(o.domain == DOMAIN for o in model.model.opset_import):
-        model.model.opset_import.append(onnx.helper.make_opsetid(DOMAIN, 1))
+    if not any(o.domain == QONNX_DOMAIN for o in model.model.opset_import):
+        model.model.opset_import.append(onnx.helper.make_opsetid(QONNX_DOMAIN, 1))
     return model.model, {t: str(f) for t, f in formats.items()}
 
 

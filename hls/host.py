@@ -16,7 +16,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.general import RemoveUnusedTensors
 
 from qfx.hls import ops
-from qfx.hls.graph import QonnxGraph, preparation
+from qfx.hls.graph import QUANTIZERS, QonnxGraph, preparation
 
 HEAD = "head.onnx"
 TAIL = "tail.onnx"
@@ -56,7 +56,7 @@ def head_nodes(model: ModelWrapper) -> list[onnx.NodeProto]:
         if len(consumers) != 1:
             return []
         node = consumers[0]
-        if node.op_type in ("Quant", "BipolarQuant"):
+        if node.op_type in QUANTIZERS:
             return chain
         others = [i for i in node.input if i != tensor]
         if node.op_type not in HEAD_OPS or node.domain not in STANDARD or not all(_constant(model, i) for i in others):
