@@ -25,6 +25,7 @@ from qonnx.transformation.general import (
     SortGraph,
 )
 from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
 
 from qfx.fixed import FixedFormat
 from qfx.hls import ops
@@ -166,17 +167,25 @@ class LowerOps(Transformation):
 
 def preparation() -> list[Transformation]:
     """The transformations that turn any legal (Q)ONNX file into the prepared graph, in order."""
+    from qfx.hls import scales  # scales reads the graph through QonnxGraph, defined here
+
     return [
         ConstantsToInitializers(),
         InferShapes(),
         GiveUniqueParameterTensors(),
         FoldConstants(exclude_op_types=list(QUANTIZERS)),
+        FoldTransposeIntoQuantInit(),  # a weight written as Transpose(Quant(W)) (FINN's CNV)
         RemoveUnusedTensors(),
         RemoveStaticGraphInputs(),
         NameNodes(),
+        scales.ExtractScales(),
+        scales.MoveScales(),
         LowerOps(),
         InferShapes(),
         FillDefaultAttributes(),
+        scales.Streamline(),
+        RemoveUnusedTensors(),
+        InferShapes(),
     ]
 
 
@@ -229,7 +238,7 @@ class QonnxGraph:
 
     def initializer(self, tensor: str) -> np.ndarray | None:
         value = self.model.get_initializer(tensor)
-        return None if value is None else np.asarray(value, dtype=np.float64)
+        return None if value is None else np.array(value, dtype=np.float64)  # a copy: torch wants it writable
 
     def producer(self, tensor: str) -> onnx.NodeProto | None:
         return self.model.find_producer(tensor)

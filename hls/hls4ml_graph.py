@@ -15,18 +15,25 @@ from qonnx.util.cleanup import cleanup_model
 
 from qfx.exact import exact_format
 from qfx.hls import ops
-from qfx.hls.graph import QonnxGraph
+from qfx.hls.graph import QUANTIZERS, QonnxGraph
 from qfx.hls.ops.quant import hls4ml_attributes, make_quant, native, per_channel
 
 
 class QuantizeFloatConstants(Transformation):
     """An exact Quant node in front of every float constant that feeds a compute op unquantized (e.g. a
-    float bias), so hls4ml types it exactly instead of at its default precision."""
+    float bias), so hls4ml types it exactly instead of at its default precision: the layers' constants
+    (`elementwise=False`) before the channels-last conversion, which reads their shapes, and the constants of
+    elementwise Mul and Add after it, which transposes a per-channel one only while it is an initializer."""
+
+    def __init__(self, elementwise: bool) -> None:
+        super().__init__()
+        self.elementwise = elementwise
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         graph = model.graph
         for node in list(graph.node):
-            if not ops.get(node).hls4ml_quantize_constants:
+            op = ops.REGISTRY.get(node.op_type)
+            if op is None or not op.hls4ml_quantize_constants or (node.op_type in ("Mul", "Add")) != self.elementwise:
                 continue
             for i, name in enumerate(node.input):
                 value = model.get_initializer(name)
@@ -40,8 +47,8 @@ class QuantizeFloatConstants(Transformation):
 
 
 class FoldConstantQuants(Transformation):
-    """A constant behind a Quant that hls4ml's Quant handling cannot express (per-channel scales; modes
-    other than RND_CONV/TRN with SAT/SAT_SYM) becomes its exactly quantized value, which
+    """A constant behind a quantizer that hls4ml's Quant handling cannot express (per-channel scales; modes
+    other than RND_CONV/TRN with SAT/SAT_SYM; bipolar weights) becomes its exactly quantized value, which
     `QuantizeFloatConstants` then types exactly (per-channel: the channels' union; the RTL keeps each
     value as narrow as it is)."""
 
@@ -51,12 +58,29 @@ class FoldConstantQuants(Transformation):
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         for node in list(model.graph.node):
-            if node.op_type != "Quant" or not self.graph.is_constant(node.input[0]):
+            if node.op_type not in QUANTIZERS or not self.graph.is_constant(node.input[0]):
                 continue
-            if per_channel(node, self.graph) or not native(self.graph.format(node)):
+            # hls4ml types bipolar weights as 1-bit codes and leaves their layer's accumulator at its default
+            if node.op_type == "BipolarQuant" or per_channel(node, self.graph) or not native(self.graph.format(node)):
                 value = self.graph.constant(node.output[0])
                 model.graph.node.remove(node)
                 model.set_initializer(node.output[0], value.astype(np.float32))
+        return model, False
+
+
+class GemmZeroBias(Transformation):
+    """A Gemm without its optional bias gets a zero one: qonnx 1.0's GemmToMatMul reads a Gemm's third
+    input unconditionally (torch's dynamo exporter writes bias-free Linear layers so)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in model.graph.node:
+            if node.op_type == "Gemm" and (len(node.input) < 3 or not node.input[2]):
+                zeros = f"{node.name}_zero_bias"
+                model.set_initializer(zeros, np.zeros(model.get_tensor_shape(node.output[0])[-1], dtype=np.float32))
+                if len(node.input) < 3:
+                    node.input.append(zeros)
+                else:
+                    node.input[2] = zeros
         return model, False
 
 
@@ -82,6 +106,60 @@ class SqueezeBroadcastConstants(Transformation):
                 model.set_initializer(source, squeezed)
                 if quantized:
                     model.set_tensor_shape(name, list(squeezed.shape))
+        return model, False
+
+
+class MergeTwinTransposes(Transformation):
+    """Transposes of one tensor by the same permutation become one: qonnx's channels-last conversion gives
+    each reader of a forked tensor its own, and hls4ml folds only one of those at the input into the input's
+    layout (the other stays a Transpose layer that permutes already permuted data)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        seen: dict[tuple[str, tuple[int, ...]], onnx.NodeProto] = {}
+        for node in model.graph.node:
+            if node.op_type != "Transpose":
+                continue
+            key = (node.input[0], tuple(ops.attrs(node)["perm"]))
+            first = seen.setdefault(key, node)
+            if first is node:
+                continue
+            for consumer in model.find_consumers(node.output[0]) or []:
+                consumer.input[list(consumer.input).index(node.output[0])] = first.output[0]
+            model.graph.node.remove(node)
+            return model, True
+        return model, False
+
+
+CHANNELS_LAST = {3: "NWC", 4: "NHWC"}  # qonnx's layout names, by rank
+
+
+class ThresholdsChannelsLast(Transformation):
+    """A MultiThreshold that qonnx's channels-last conversion left between transposes back to channels-first
+    (it only converts the ops it knows) reads the channels-last tensor itself, and the transpose moves after
+    it, where the conversion's cleanup cancels it against the next one."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in model.graph.node:
+            rank = len(model.get_tensor_shape(node.input[0]) or [])
+            if node.op_type != "MultiThreshold" or rank not in CHANNELS_LAST:
+                continue
+            transpose = model.find_producer(node.input[0])
+            to_first = [0, rank - 1, *range(1, rank - 1)]
+            if transpose is None or transpose.op_type != "Transpose" or ops.attrs(transpose)["perm"] != to_first:
+                continue
+            if len(model.find_consumers(transpose.output[0])) != 1:
+                continue
+            out = node.output[0]
+            node.input[0] = transpose.input[0]
+            node.output[0] = model.make_new_valueinfo_name()
+            model.set_tensor_shape(node.output[0], model.get_tensor_shape(transpose.input[0]))
+            for a in [a for a in node.attribute if a.name == "data_layout"]:
+                node.attribute.remove(a)
+            node.attribute.append(onnx.helper.make_attribute("data_layout", CHANNELS_LAST[rank]))
+            transpose.input[0], transpose.output[0] = node.output[0], out
+            model.graph.node.remove(transpose)
+            model.graph.node.insert(list(model.graph.node).index(node) + 1, transpose)
+            return model, True
         return model, False
 
 
@@ -158,8 +236,12 @@ def for_hls4ml(graph: QonnxGraph) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type == "Quant":
             hls4ml_attributes(node, graph.format(node))  # same names as in `graph`: nothing renamed yet
-    model = model.transform(GemmToMatMul()).transform(TagOrigins(graph))
-    model = cleanup_model(cleanup_model(model).transform(QuantizeFloatConstants()))  # constants folded first
+    model = model.transform(GemmZeroBias()).transform(GemmToMatMul()).transform(TagOrigins(graph))
+    model = cleanup_model(cleanup_model(model).transform(QuantizeFloatConstants(elementwise=False)))
     model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
+    model = model.transform(ThresholdsChannelsLast())
+    model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
+    model = model.transform(MergeTwinTransposes())
+    model = cleanup_model(model.transform(QuantizeFloatConstants(elementwise=True)))
     model = cleanup_model(cleanup_model(model).transform(SqueezeBroadcastConstants()))
     return model.transform(RestoreNodeNames())

@@ -13,16 +13,21 @@ import onnx
 import onnxruntime as ort
 from onnx.utils import Extractor
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.general import RemoveUnusedTensors
 
+from qfx.fixed import FixedFormat
 from qfx.hls import ops
 from qfx.hls.graph import QUANTIZERS, QonnxGraph, preparation
+from qfx.hls.ops.quant import make_quant
+from qfx.hls.scales import needs_thresholds
 
 HEAD = "head.onnx"
 TAIL = "tail.onnx"
 TAIL_MODES = ("auto", "host", "hw")
 # Elementwise float ops by a constant that preprocessing is made of (Brevitas, FINN and hls4ml examples).
 HEAD_OPS = ("Sub", "Div", "Mul", "Add")
+HEAD_RESHAPES = ("Reshape", "Flatten")
 STANDARD = ("", "ai.onnx")
 
 
@@ -48,7 +53,8 @@ def _constant(model: ModelWrapper, tensor: str) -> bool:
 
 
 def head_nodes(model: ModelWrapper) -> list[onnx.NodeProto]:
-    """The chain of elementwise float ops by constants from the graph input to the first quantizer."""
+    """The chain of elementwise float ops by constants and reshapes (FINN's MNIST models flatten the image
+    first) from the graph input to the first quantizer."""
     chain: list[onnx.NodeProto] = []
     tensor = model.graph.input[0].name
     while True:
@@ -56,10 +62,13 @@ def head_nodes(model: ModelWrapper) -> list[onnx.NodeProto]:
         if len(consumers) != 1:
             return []
         node = consumers[0]
+        if node.op_type == "BipolarQuant":  # the sign is taken on the host: the port carries +-1 exactly
+            return [*chain, node]
         if node.op_type in QUANTIZERS:
             return chain
         others = [i for i in node.input if i != tensor]
-        if node.op_type not in HEAD_OPS or node.domain not in STANDARD or not all(_constant(model, i) for i in others):
+        allowed = (*HEAD_OPS, *HEAD_RESHAPES)
+        if node.op_type not in allowed or node.domain not in STANDARD or not all(_constant(model, i) for i in others):
             return []
         chain.append(node)
         tensor = node.output[0]
@@ -70,20 +79,37 @@ def _exact(node: onnx.NodeProto) -> bool:
     return op is not None and op.exact
 
 
+def _float_affine(model: ModelWrapper, node: onnx.NodeProto) -> bool:
+    """A BatchNorm, or a Mul, Div, Add or Sub by a plain float constant: exact in fixed point, but after a
+    float scale it is float arithmetic that only float32 reproduces."""
+    return node.op_type == "BatchNormalization" or (
+        node.op_type in HEAD_OPS and any(_constant(model, i) for i in node.input)
+    )
+
+
 def tail_nodes(model: ModelWrapper) -> list[onnx.NodeProto]:
-    """The float ops at the end that have no exact fixed-point meaning (standard ONNX ops onnxruntime runs),
-    each with one variable input, walked back from the graph output; in graph order."""
+    """The float ops at the end, in graph order (standard ONNX ops onnxruntime runs, each with one variable
+    input): from the first that has no exact fixed-point meaning, or is float arithmetic fixed point cannot
+    do cheaply (a Brevitas output scale, a float BatchNorm), to the output, with the float affines between."""
     chain: list[onnx.NodeProto] = []
     tensor = model.graph.output[0].name
     while True:
         node = model.find_producer(tensor)
-        if node is None or _exact(node) or node.domain not in STANDARD or len(model.find_consumers(tensor) or []) > 1:
-            return chain[::-1]
+        if (
+            node is None
+            or (_exact(node) and not _float_affine(model, node))
+            or node.domain not in STANDARD
+            or len(model.find_consumers(tensor) or []) > 1
+        ):
+            break
         variables = [i for i in node.input if i and not _constant(model, i)]
         if len(variables) != 1:
-            return chain[::-1]
+            break
         chain.append(node)
         tensor = variables[0]
+    chain.reverse()
+    first = next((n for n, node in enumerate(chain) if not _exact(node) or needs_thresholds(model, [node])), None)
+    return [] if first is None else chain[first:]
 
 
 def _extract(proto: onnx.ModelProto, inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
@@ -113,15 +139,21 @@ def split(model: ModelWrapper, tail: str = "auto") -> Split:
     body = _extract(proto, [start], [end]) if (head or tail_chain) else proto
     head_model = _extract(proto, [model.graph.input[0].name], [start]) if head else None
     tail_model = _extract(proto, [end], [model.graph.output[0].name]) if tail_chain else None
-    if head_model is not None:
-        shapes = [model.get_tensor_shape(t) for t in (model.graph.input[0].name, start)]
-        if shapes[0] != shapes[1]:
-            raise ValueError(
-                f"the preprocessing ({', '.join(n.name for n in head)}) changes the shape {shapes[0]} to "
-                f"{shapes[1]}; only elementwise preprocessing is run on the host"
-            )
-    body = ModelWrapper(body).transform(RemoveUnusedTensors()).model
-    return Split(head_model, body, tail_model)
+    body = ModelWrapper(body).transform(RemoveUnusedTensors())
+    if head and head[-1].op_type == "BipolarQuant":
+        _port_quant(body)
+    return Split(head_model, body.model, tail_model)
+
+
+def _port_quant(model: ModelWrapper) -> None:
+    """The design's input port for the +-1 a host-side BipolarQuant sends: a Quant to ap_fixed<2,2> (exact
+    on +-1), so the port's type is a quantizer's, as everywhere else."""
+    port = model.graph.input[0].name
+    inner = f"{port}_bipolar"
+    for node in model.find_consumers(port) or []:
+        node.input[list(node.input).index(port)] = inner
+    model.graph.node.insert(0, make_quant(model, port, inner, f"{port}_port", FixedFormat(2, 2, True)))
+    model.set_tensor_shape(inner, model.get_tensor_shape(port))
 
 
 def prepared_split(proto: onnx.ModelProto, tail: str = "auto") -> tuple[Split, QonnxGraph]:
@@ -135,13 +167,16 @@ def prepared_split(proto: onnx.ModelProto, tail: str = "auto") -> tuple[Split, Q
 
 
 def run(model: onnx.ModelProto | Path, x: np.ndarray) -> np.ndarray:
-    """A host part on a batch, in float32 as onnxruntime computes it (what the ONNX file means)."""
-    session = ort.InferenceSession(
-        model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model),
-        providers=["CPUExecutionProvider"],
-    )
-    name = session.get_inputs()[0].name
-    want = session.get_inputs()[0].shape
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), *[int(d) if isinstance(d, int) else 1 for d in want[1:]])
+    """A host part on a batch, in float32 as onnxruntime computes it (what the ONNX file means); a part
+    with a QONNX op (a BipolarQuant taking the input's sign) runs in qonnx's executor, which runs the
+    standard ops through onnxruntime too."""
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
+    shape = [d.dim_value or 1 for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), *shape[1:])
+    name = proto.graph.input[0].name
     # one call per sample: the file's batch dimension is often fixed at 1
-    return np.concatenate([session.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
+    if all(n.domain in STANDARD for n in proto.graph.node):
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        return np.concatenate([session.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
+    wrapped, out = ModelWrapper(proto), proto.graph.output[0].name
+    return np.concatenate([execute_onnx(wrapped, {name: x[i : i + 1]})[out] for i in range(len(x))])

@@ -13,8 +13,7 @@ import numpy as np
 import onnx
 from hls4ml.backends import get_backend
 
-from qfx.hls import ops
-from qfx.hls.graph import QonnxGraph
+from qfx.hls import host, ops
 from qfx.hls.project import Project
 from qfx.surrogate.dataset import DEFAULT_BITS
 
@@ -181,8 +180,9 @@ def from_row(row: dict) -> Graph:
 
 def layers_from_onnx(proto: onnx.ModelProto, reuse: int = 1) -> list[dict]:
     """The compute layers of an ONNX/QONNX graph with their sizes and precisions, as each op module
-    describes them (Quant nodes fold into the layers they feed; unknown bit widths take the default)."""
-    graph = QonnxGraph.prepare(proto)
+    describes them (Quant nodes fold into the layers they feed; unknown bit widths take the default); float
+    preprocessing runs on the host, as `qfx convert` cuts it, and a float tail counts as hls4ml would build it."""
+    _, graph = host.prepared_split(proto, tail="hw")
     layers = []
     for node in graph.nodes:
         layer = ops.get(node).features(node, graph)

@@ -1,6 +1,6 @@
 """Weights with a power-of-two scale per output channel (Brevitas's per-channel fixed-point weights):
 each channel quantized in its own format, exact through emulation, C simulation, the RTL's program and
-qonnx's executor; activations keep one scale and a per-channel one is refused naming the node."""
+qonnx's executor; a per-channel activation scale becomes the next layer's exact thresholds."""
 
 from __future__ import annotations
 
@@ -62,10 +62,11 @@ def test_per_channel_weights_are_exact_against_every_implementation_and_qonnx(tm
     assert np.array_equal(run_csim(Project(tmp_path / "p"), x), qonnx_outputs(model, x))
 
 
-def test_a_per_channel_activation_scale_is_refused_naming_the_node(tmp_path: Path, capsys) -> None:
+def test_a_per_channel_activation_scale_becomes_exact_thresholds(tmp_path: Path) -> None:
     model = conv_dense(
         tmp_path / "m.onnx", act_scale=np.array([2.0**-3, 2.0**-2, 2.0**-3, 2.0**-4]).reshape(1, 4, 1, 1)
     )
-    assert main(["convert", str(model), "-o", str(tmp_path / "p"), "--no-check"]) == 2
-    # the third Quant, unnamed in the file
-    assert "node Quant_2: per-channel scales are supported on constants" in capsys.readouterr().err
+    assert main(["convert", str(model), "-o", str(tmp_path / "p"), "--simulator", "none", "--check", "500"]) == 0
+    assert "MultiThreshold" in {n.op_type for n in Project(tmp_path / "p").graph.nodes}
+    x = np.random.default_rng(2).uniform(-2.5, 2.5, (200, 1, 8, 8))
+    assert np.array_equal(run_csim(Project(tmp_path / "p"), x), qonnx_outputs(model, x))

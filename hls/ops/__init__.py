@@ -8,9 +8,12 @@ from the registry. Adding an op means adding one module here (every module of th
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -20,6 +23,45 @@ if TYPE_CHECKING:
 
     from qfx.hls.graph import QonnxGraph
     from qfx.hls.rtl.trace import Tracer
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a tensor can hold: every value lies in [lo, hi] on the grid of 2^-frac (thresholds that replace
+    float ops are placed on that grid and clipped to that range)."""
+
+    lo: float
+    hi: float
+    frac: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Bounds:
+        """The bounds of a set of known values (a constant): its range and the finest binary point it uses."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        frac = max((_mantissa_bits(x) - math.frexp(x)[1] for x in v if x != 0), default=0)
+        return cls(float(v.min(initial=0.0)), float(v.max(initial=0.0)), max(frac, 0))
+
+    def __add__(self, other: Bounds) -> Bounds:
+        return Bounds(self.lo + other.lo, self.hi + other.hi, max(self.frac, other.frac))
+
+    def scaled(self, c: np.ndarray) -> Bounds:
+        """x * c for x within these bounds and c any of the given constants."""
+        c = np.asarray(c, dtype=np.float64).ravel()
+        ends = np.concatenate([c * self.lo, c * self.hi])
+        return Bounds(float(ends.min()), float(ends.max()), self.frac + Bounds.of(c).frac)
+
+    def dot(self, w: np.ndarray) -> Bounds:
+        """Sums over axis 0 of w[k, m] * x_k (a dense or convolution layer; a padded input is a zero term)."""
+        w = np.asarray(w, dtype=np.float64).reshape(len(w), -1)
+        hi = np.maximum(np.maximum(w * self.lo, w * self.hi), 0).sum(0)
+        lo = np.minimum(np.minimum(w * self.lo, w * self.hi), 0).sum(0)
+        return Bounds(float(lo.min(initial=0.0)), float(hi.max(initial=0.0)), self.frac + Bounds.of(w).frac)
+
+
+def _mantissa_bits(x: float) -> int:
+    """Bits of x's mantissa after the point, up to its last 1 (x = m * 2^e with 0.5 <= |m| < 1)."""
+    m = int(abs(math.frexp(x)[0]) * 2**53)
+    return 53 - ((m & -m).bit_length() - 1)
 
 
 class Op:
@@ -34,6 +76,8 @@ class Op:
     # hls4ml types constant inputs of this op at its default precision unless they go through a Quant:
     # qfx inserts an exact one (see QuantizeFloatConstants).
     hls4ml_quantize_constants: ClassVar[bool] = True
+    # True for ops that only move or select values (reshapes, transposes, max): the output keeps the input's bounds.
+    moves_values: ClassVar[bool] = False
 
     def lower(self, node: onnx.NodeProto, model: ModelWrapper) -> list[onnx.NodeProto] | None:
         """Nodes of other ops that compute exactly what this node computes, put in its place while the graph
@@ -50,6 +94,11 @@ class Op:
     def trace(self, node: onnx.NodeProto, args: list, tracer: Tracer) -> Any:
         """The node on da4ml symbolic arrays of one sample (the RTL's arithmetic)."""
         raise ValueError(f"node {node.name}: op type {node.op_type} has no RTL")
+
+    def bounds(self, node: onnx.NodeProto, inputs: list[Bounds | None], graph: QonnxGraph) -> Bounds | None:
+        """The range and grid of the node's output given its variable inputs' (None for a constant
+        input); None when unknown."""
+        return inputs[0] if self.moves_values else None
 
     def hls4ml_setup(self) -> None:
         """Register what hls4ml or qonnx need for this op (passes, channels-last handlers); runs once."""

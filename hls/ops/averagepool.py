@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from qfx.hls.ops import attrs, register
+from qfx.hls.ops import Bounds, attrs, register
 from qfx.hls.ops.pooling import Pool
 
 
@@ -42,6 +42,15 @@ class AveragePool(Pool):
         sums = x.sum(dim=tuple(range(-len(a["kernel_shape"]), 0)))  # exact: sums of fixed-point values
         d = np.moveaxis(divisors(self, node, tuple(args[0].shape[1:])), -1, 0)
         return sums / torch.from_numpy(np.ascontiguousarray(d)).to(sums.dtype)
+
+    def bounds(self, node, inputs, graph):
+        x = inputs[0]
+        if x is None:
+            return None
+        shifts = np.log2(divisors(self, node, tuple(graph.shape(node.input[0])[1:])))
+        if not np.all(shifts == np.round(shifts)):
+            return None  # a mean over a non-power-of-two count is on no binary grid
+        return Bounds(x.lo, x.hi, x.frac + int(shifts.max()))
 
     def reduce(self, node, terms, count):
         divisor = count if attrs(node)["count_include_pad"] else len(terms)

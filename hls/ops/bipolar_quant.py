@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qfx.hls.ops import Op, register
+from qfx.hls.ops import Bounds, Op, register
 from qfx.hls.rtl.arrays import array
 
 
@@ -24,3 +24,6 @@ class BipolarQuant(Op):
     def trace(self, node, args, tracer):
         signs = [v.is_negative() * -2.0 + 1.0 for v in np.ravel(args[0]._vars)]  # the sign bit: 0 -> +1, 1 -> -1
         return array(np.array(signs, dtype=object).reshape(args[0].shape))
+
+    def bounds(self, node, inputs, graph):
+        return Bounds(-1.0, 1.0, 0)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch.nn.functional as F
 
-from qfx.hls.ops import Op, attrs, register
+from qfx.hls.ops import Bounds, Op, attrs, register
 from qfx.hls.ops.matmul import check_constant_weights
 from qfx.hls.rtl.arrays import array, windows
 
@@ -80,6 +80,14 @@ class Conv(Op):
                     y = y + b[g * per_group : (g + 1) * per_group]
                 out[(slice(g * per_group, (g + 1) * per_group), *pos)] = y._vars
         return array(out[None])
+
+    def bounds(self, node, inputs, graph):
+        w = graph.constant(node.input[1])
+        if inputs[0] is None or w is None:
+            return None
+        y = inputs[0].dot(w.reshape(len(w), -1).T)
+        bias = graph.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        return y if bias is None else y + Bounds.of(bias)
 
     def features(self, node, graph):
         w = graph.constant(node.input[1])

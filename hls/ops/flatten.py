@@ -12,6 +12,7 @@ def _axis(node, rank: int) -> int:
 
 @register("Flatten")
 class Flatten(Op):
+    moves_values = True
     defaults = {"axis": 1}
     hls4ml_quantize_constants = False
 

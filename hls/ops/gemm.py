@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qfx.hls.ops import Op, attrs, register
+from qfx.hls.ops import Bounds, Op, attrs, register
 from qfx.hls.ops.matmul import check_constant_weights, dense_features
 
 
@@ -28,6 +28,14 @@ class Gemm(Op):
         w = args[1].T if attrs(node)["transB"] else args[1]
         y = tracer.matmul(args[0], w, node.name)
         return y + args[2] if len(args) > 2 and args[2] is not None else y
+
+    def bounds(self, node, inputs, graph):
+        w = graph.constant(node.input[1])
+        if inputs[0] is None or w is None:
+            return None
+        y = inputs[0].dot(w.T if attrs(node)["transB"] else w)
+        bias = graph.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        return y if bias is None else y + Bounds.of(bias)
 
     def features(self, node, graph):
         shape = graph.constant(node.input[1]).shape

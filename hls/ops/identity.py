@@ -7,6 +7,7 @@ from qfx.hls.ops import Op, register
 
 @register("Identity")
 class Identity(Op):
+    moves_values = True
     hls4ml_quantize_constants = False
 
     def emulate(self, node, args, emu):

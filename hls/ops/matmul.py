@@ -35,6 +35,10 @@ class MatMul(Op):
     def trace(self, node, args, tracer):
         return tracer.matmul(args[0], args[1], node.name)
 
+    def bounds(self, node, inputs, graph):
+        w = graph.constant(node.input[1])
+        return inputs[0].dot(w) if inputs[0] is not None and w is not None else None
+
     def features(self, node, graph):
         w = graph.constant(node.input[1])
         return dense_features(graph, node.input[0], node.input[1], int(w.shape[0]), int(w.shape[1]))

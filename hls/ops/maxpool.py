@@ -8,6 +8,7 @@ from qfx.hls.ops.pooling import Pool
 
 @register("MaxPool")
 class MaxPool(Pool):
+    moves_values = True
     pad_value = float("-inf")
 
     def emulate(self, node, args, emu):

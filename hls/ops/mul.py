@@ -14,6 +14,10 @@ class Mul(Op):
     def emulate(self, node, args, emu):
         return args[0] * args[1]
 
+    def bounds(self, node, inputs, graph):
+        x, c = (inputs[1], node.input[0]) if graph.is_constant(node.input[0]) else (inputs[0], node.input[1])
+        return None if x is None or not graph.is_constant(c) else x.scaled(graph.constant(c))
+
     def trace(self, node, args, tracer):
         x, c = args if tracer.is_variable(args[0]) else args[::-1]
         return tracer.scale(x, c, node.name)

@@ -10,7 +10,7 @@ import torch
 
 from qfx.export import QONNX_ROUNDING
 from qfx.fixed import FixedFormat, quantize_int
-from qfx.hls.ops import Op, attrs, quant_passes, register
+from qfx.hls.ops import Bounds, Op, attrs, quant_passes, register
 from qfx.hls.rtl.arrays import quantize
 
 # QONNX rounding_mode -> ap_fixed quantization mode: the exporter's table read backwards (CEIL and UP have
@@ -154,6 +154,12 @@ class Quant(Op):
 
     def trace(self, node, args, tracer):
         return quantize(args[0], tracer.graph.format(node), node.name)
+
+    def bounds(self, node, inputs, graph):
+        if graph.is_constant(node.input[0]):
+            return None
+        fmt = graph.format(node)
+        return Bounds(fmt.min_value, fmt.max_value, fmt.frac_bits)
 
     def hls4ml_setup(self):
         quant_passes.register()

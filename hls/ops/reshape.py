@@ -21,6 +21,7 @@ def target(shape: list[int], dims: np.ndarray) -> list[int]:
 
 @register("Reshape")
 class Reshape(Op):
+    moves_values = True
     defaults = {"allowzero": 0}
     hls4ml_quantize_constants = False
 

@@ -7,6 +7,7 @@ from qfx.hls.ops import Op, attrs, register
 
 @register("Transpose")
 class Transpose(Op):
+    moves_values = True
     defaults = {"perm": lambda node, model: list(reversed(range(len(model.get_tensor_shape(node.input[0])))))}
     hls4ml_quantize_constants = False
 

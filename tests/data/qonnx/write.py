@@ -117,6 +117,65 @@ def main() -> None:
     nodes = [quant("x", "s", "b8", "xq"), helper.make_node("MatMul", ["xq", "missing"], ["y"])]
     save("dangling_input", nodes, base_inits(), [1, 16], [1, 8])
     (HERE / "not_onnx.onnx").write_text("this is not a model\n")
+    brevitas_style_mlp()
+    finn_bipolar_mlp()
+
+
+def brevitas_style_mlp() -> None:
+    """Brevitas's float-scale defaults: non-power-of-two input, per-channel weight and activation scales,
+    a float bias, a float BatchNorm (some gammas negative) and Relu before an unsigned 4-bit quantizer."""
+    n = 12
+    inits = [c("z", 0.0), c("b8", 8.0), c("b4", 4.0), c("b2", 2.0), c("sin", 0.0371), c("w1", rng.normal(size=(16, n))),
+             c("sw1", rng.uniform(0.01, 0.05, size=(1, n))), c("bias1", rng.normal(size=n)),
+             c("g", rng.uniform(-1.5, 1.5, size=n)), c("be", rng.normal(size=n)), c("mu", rng.normal(size=n)),
+             c("var", rng.uniform(0.5, 2, size=n)), c("sa", 0.173), c("w2", rng.normal(size=(n, 5))),
+             c("sw2", 0.0213), c("bias2", rng.normal(size=5))]  # fmt: skip
+    nodes = [
+        quant("x", "sin", "b8", "xq"),
+        quant("w1", "sw1", "b4", "w1q"),
+        helper.make_node("MatMul", ["xq", "w1q"], ["h1"]),
+        helper.make_node("Add", ["h1", "bias1"], ["h2"]),
+        helper.make_node("BatchNormalization", ["h2", "g", "be", "mu", "var"], ["h3"], epsilon=1e-3),
+        helper.make_node("Relu", ["h3"], ["h4"]),
+        quant("h4", "sa", "b4", "a1", signed=0),
+        quant("w2", "sw2", "b2", "w2q", narrow=1),
+        helper.make_node("MatMul", ["a1", "w2q"], ["o1"]),
+        helper.make_node("Add", ["o1", "bias2"], ["y"]),
+    ]
+    save("brevitas_style_mlp", nodes, inits, [1, 16], [1, 5])
+
+
+def finn_bipolar_mlp() -> None:
+    """FINN's 1W1A networks: {0, 1} inputs mapped to x * 2 - 1, bipolar weights with a scale, BatchNorm
+    written as Sub/Div/Mul/Add before each BipolarQuant, and a TensorNorm-like float affine at the end."""
+    n = 16
+    inits = [c("two", 2.0), c("one", 1.0), c("w1", rng.normal(size=(24, n))), c("w2", rng.normal(size=(n, n))),
+             c("w3", rng.normal(size=(n, 4))), c("ws", 0.75), c("mean1", rng.normal(size=n)),
+             c("std1", rng.uniform(1, 4, size=n)), c("gamma1", rng.uniform(-1, 1, size=n)),
+             c("beta1", rng.normal(size=n)), c("mean2", rng.normal(size=n)), c("std2", rng.uniform(1, 4, size=n)),
+             c("tail_scale", rng.uniform(0.5, 2, size=4)), c("tail_bias", rng.normal(size=4))]  # fmt: skip
+    nodes = [
+        helper.make_node("Mul", ["x", "two"], ["x2"]),
+        helper.make_node("Sub", ["x2", "one"], ["xb"]),
+        helper.make_node("BipolarQuant", ["xb", "one"], ["xq"], domain=D),
+        helper.make_node("BipolarQuant", ["w1", "ws"], ["w1q"], domain=D),
+        helper.make_node("MatMul", ["xq", "w1q"], ["h1"]),
+        helper.make_node("Sub", ["h1", "mean1"], ["h2"]),
+        helper.make_node("Div", ["h2", "std1"], ["h3"]),
+        helper.make_node("Mul", ["h3", "gamma1"], ["h4"]),
+        helper.make_node("Add", ["h4", "beta1"], ["h5"]),
+        helper.make_node("BipolarQuant", ["h5", "one"], ["a1"], domain=D),
+        helper.make_node("BipolarQuant", ["w2", "one"], ["w2q"], domain=D),
+        helper.make_node("MatMul", ["a1", "w2q"], ["g1"]),
+        helper.make_node("Sub", ["g1", "mean2"], ["g2"]),
+        helper.make_node("Div", ["g2", "std2"], ["g3"]),
+        helper.make_node("BipolarQuant", ["g3", "one"], ["a2"], domain=D),
+        helper.make_node("BipolarQuant", ["w3", "one"], ["w3q"], domain=D),
+        helper.make_node("MatMul", ["a2", "w3q"], ["o1"]),
+        helper.make_node("Mul", ["o1", "tail_scale"], ["o2"]),
+        helper.make_node("Add", ["o2", "tail_bias"], ["y"]),
+    ]
+    save("finn_bipolar_mlp", nodes, inits, [1, 24], [1, 4], opset=11)
 
 
 if __name__ == "__main__":
