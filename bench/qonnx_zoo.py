@@ -57,14 +57,16 @@ def last_line(text: str, prefix: str = "") -> str:
     return (lines or ["(no output)"])[-1][:400]
 
 
-def run_qfx(model: ZooModel, work: Path, x: np.ndarray, want: np.ndarray, simulator: str, timeout: float) -> dict:
+def run_qfx(
+    model: ZooModel, work: Path, x: np.ndarray, want: np.ndarray, simulator: str, rtl: str, timeout: float
+) -> dict:
     """`qfx convert FILE -o DIR` with its default proof (the RTL simulator as given), then its C simulation
     through the host's head and tail against the executor."""
     from qfx.hls.csim import run_csim
     from qfx.hls.project import Project
 
     out = work / "qfx"
-    cmd = [str(QFX), "convert", str(model.path), "-o", str(out), "--simulator", simulator]
+    cmd = [str(QFX), "convert", str(model.path), "-o", str(out), "--simulator", simulator, "--rtl", rtl]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -138,13 +140,15 @@ def main() -> None:
     p.add_argument("--cnv-divisor", type=int, default=4, help="CNV's channel widths divided by this (1: full CNV)")
     simulators = ("verilator", "icarus", "none")
     p.add_argument("--simulator", default="verilator", choices=simulators, help="qfx's proof's RTL simulator")
+    # da4ml's optimization of a 784x64 layer takes ~10 min; mult writes the products as they are (~20 s)
+    p.add_argument("--rtl", default="da", choices=("da", "mult", "none"), help="qfx's RTL style")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds one qfx convert may take")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "qonnx_zoo.json")
     args = p.parse_args()
     builders = BUILDERS | {"cnv_1w1a": finn_cnv(args.cnv_divisor)}
     names = [m for m in args.models if not (args.small and m in BIG)]
     rows: list[dict[str, Any]] = []
-    keys = ("vectors", "seed", "exporter", "cnv_divisor", "simulator")
+    keys = ("vectors", "seed", "exporter", "cnv_divisor", "simulator", "rtl")
     result = {k: getattr(args, k) for k in keys} | {"rows": rows}
     print(f"mismatching vectors of {args.vectors} against qonnx's executor; agreement of argmax (sign of one output)")
     print(HEAD)
@@ -157,7 +161,7 @@ def main() -> None:
             t0 = time.perf_counter()
             want = executor_outputs(model.path, x)
             executor_s = time.perf_counter() - t0
-            q = run_qfx(model, work, x, want, args.simulator, args.timeout)
+            q = run_qfx(model, work, x, want, args.simulator, args.rtl, args.timeout)
             h = run_hls4ml(model, work, x, want)
             rows.append({"model": name, "topology": model.about, "executor_s": executor_s, "qfx": q, "hls4ml": h})
             refused = {2: "refused", 3: "unproven"}.get(q.get("exit"), "failed")

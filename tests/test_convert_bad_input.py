@@ -52,17 +52,15 @@ def test_a_float_model_is_refused_saying_what_to_pass(tmp_path: Path, capsys: py
     assert rc == 2 and "is a float model (no Quant node)" in err and "--calibrate" in err
 
 
-def test_a_scale_that_is_not_a_power_of_two_is_refused_naming_the_node(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_a_zero_point_other_than_zero_is_refused_naming_the_node(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     hand_built_qonnx(str(tmp_path / "h.onnx"))
     model = onnx.load(tmp_path / "h.onnx")
     for init in model.graph.initializer:
-        if init.name == "hq_s":
-            init.CopyFrom(numpy_helper.from_array(np.array(0.3, dtype=np.float32), "hq_s"))
+        if init.name == "hq_z":
+            init.CopyFrom(numpy_helper.from_array(np.array(3.0, dtype=np.float32), "hq_z"))
     onnx.save(model, tmp_path / "h.onnx")
     rc, err = _run(["convert", str(tmp_path / "h.onnx"), "-o", str(tmp_path / "p")], capsys)
-    assert rc == 2 and "not a power of two" in err and "node " in err
+    assert rc == 2 and "zero point must be 0" in err and "node " in err
     assert not (tmp_path / "p").exists()
 
 
